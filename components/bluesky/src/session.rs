@@ -1,0 +1,487 @@
+//! Connecting, refreshing and disconnecting a Bluesky account: the stored session.
+//!
+//! The account record keeps the session's two tokens sealed (`access_token`,
+//! `refresh_token`), the PDS the DID document names (`pds`), and the profile fields people
+//! see. It is keyed by DID, never by handle (handles change).
+//!
+//! Rotation is the delicate part. `refreshSession` rotates both tokens, and the old refresh
+//! token dies after a grace period. Two refreshes can run at once (two tabs, a scheduler
+//! and a person), so the new pair is written with compare-and-swap against the record that
+//! was read, before anything uses it. The loser never overwrites the winner: if the stored
+//! refresh token is no longer the one it used, it adopts the stored (newer) session; if the
+//! record changed in other ways it retries the write. A refusal of the old token when a
+//! newer one is stored is not a dead account either. Only when the token we hold is still
+//! the stored one and Bluesky refuses it for good is the account marked
+//! `reconnect_required`.
+
+use hayon_guest::account::{AccountSnapshot, AccountStatus};
+use hayon_guest::secret::{AccessToken, RefreshToken};
+use hayon_guest::{
+    Account, AccountRecord, AccountStore, ApiError, Credentials, DisconnectOutcome, Env,
+    UpstreamFailure, UserId,
+};
+
+use crate::identifier::{Identifier, parse_did};
+use crate::identity::Directory;
+use crate::xrpc::{self, Profile, Session};
+use crate::{PLATFORM_ID, PLATFORM_NAME};
+
+/// Sealed field of the access token.
+const ACCESS_TOKEN: &str = "access_token";
+/// Sealed field of the refresh token.
+const REFRESH_TOKEN: &str = "refresh_token";
+/// Extra holding the PDS base URL.
+const PDS: &str = "pds";
+/// How often a rotation retries its write when the record changed but not its tokens.
+const WRITE_ATTEMPTS: usize = 8;
+
+/// Logs in with typed credentials, stores the session, and returns the account.
+pub fn connect(
+    env: &Env,
+    user: &UserId,
+    credentials: &Credentials,
+) -> Result<Vec<Account>, ApiError> {
+    let identifier = Identifier::parse(&credentials.identifier)?;
+    let directory = Directory::load(env)?;
+    // Without a sealing key the session could not be stored: refuse before the password
+    // goes anywhere.
+    env.config.sealing_key()?;
+    let login_pds = match &identifier {
+        Identifier::Handle(handle) => {
+            let did = directory.resolve_handle(env, handle)?;
+            directory.resolve_pds(env, &did)?
+        }
+        Identifier::Did(did) => directory.resolve_pds(env, did)?,
+        // An e-mail address cannot be resolved: the default service is the only option.
+        Identifier::Email(_) => directory.service.clone(),
+    };
+
+    let session = xrpc::create_session(env, &login_pds, identifier.as_str(), &credentials.password)
+        .map_err(xrpc::login_error)?;
+    let did = parse_did(&session.did.to_lowercase())
+        .map_err(|_| ApiError::internal("createSession answered a malformed DID"))?;
+    if session.active == Some(false) {
+        end_session_quietly(env, &login_pds, &session.refresh_jwt);
+        return Err(xrpc::inactive_error(session.status.as_deref()));
+    }
+    // The entryway names the account's real PDS in the session's DID document.
+    let pds = session
+        .did_doc
+        .as_ref()
+        .and_then(|doc| directory.pds_in(doc, &did))
+        .unwrap_or(login_pds);
+
+    let profile = match xrpc::get_profile(env, &pds, &session.access_jwt, &did) {
+        Ok(profile) => Some(profile),
+        // The session is good; the profile is cosmetic. Connect now, show the handle, and
+        // let the next refresh fill in the name and avatar.
+        Err(failure) if !xrpc::is_dead(&failure) => {
+            let status = failure.status;
+            tracing::warn!(
+                platform = PLATFORM_ID,
+                ?status,
+                "profile unavailable at connect"
+            );
+            None
+        }
+        Err(failure) => {
+            end_session_quietly(env, &pds, &session.refresh_jwt);
+            return Err(xrpc::login_error(failure));
+        }
+    };
+
+    let store = AccountStore::new(env, PLATFORM_ID, user);
+    let now = env.now();
+    let previous = store
+        .load()?
+        .and_then(|snapshot| bluesky_record(&snapshot.accounts).cloned());
+    let connected_at = previous
+        .as_ref()
+        .filter(|record| record.account.account_id == did)
+        .map_or(now, |record| record.account.connected_at);
+    let mut record = AccountRecord::new(Account {
+        platform: PLATFORM_ID.to_owned(),
+        account_id: did.clone(),
+        handle: session.handle.to_lowercase(),
+        display_name: None,
+        avatar: None,
+        profile_url: None,
+        connected_at,
+        refreshed_at: now,
+        expires_at: None,
+        status: AccountStatus::Active,
+    });
+    apply_profile(&mut record, profile.as_ref());
+    record.set_extra(PDS, pds);
+    store.seal(
+        &mut record,
+        ACCESS_TOKEN,
+        session.access_jwt.expose_secret(),
+    )?;
+    store.seal(
+        &mut record,
+        REFRESH_TOKEN,
+        session.refresh_jwt.expose_secret(),
+    )?;
+    // A (re)connect replaces whatever was stored: one Bluesky account per user.
+    store.save(std::slice::from_ref(&record))?;
+    tracing::info!(platform = PLATFORM_ID, user = %user, account = %did, "connected");
+    // The replaced session would otherwise stay valid upstream until it expires.
+    if let Some(previous) = previous {
+        let _ = end_session(env, &store, &previous);
+    }
+    Ok(vec![record.account])
+}
+
+/// Rotates the session, re-reads the profile, and returns the account.
+pub fn refresh(env: &Env, user: &UserId) -> Result<Vec<Account>, ApiError> {
+    let store = AccountStore::new(env, PLATFORM_ID, user);
+    let snapshot = store.load()?.ok_or_else(not_connected)?;
+    let record = bluesky_record(&snapshot.accounts).ok_or_else(not_connected)?;
+    if record.account.status == AccountStatus::ReconnectRequired {
+        return Err(ApiError::ReconnectRequired {
+            message: "Bluesky no longer accepts Hayon's session for this account. Connect the \
+                      account again."
+                .into(),
+        });
+    }
+
+    let mut current = rotate(env, &store, snapshot)?;
+    let did = current.record.account.account_id.clone();
+    let mut result = xrpc::get_profile(env, &current.pds(), &current.access, &did);
+    if result.as_ref().is_err_and(xrpc::is_expired_access) {
+        // The access token we hold expired already (clock skew, or an adopted session
+        // that was older than it looked): rotate once more and retry once.
+        let snapshot = store.load()?.ok_or_else(not_connected)?;
+        current = rotate(env, &store, snapshot)?;
+        result = xrpc::get_profile(env, &current.pds(), &current.access, &did);
+    }
+    let profile = match result {
+        Ok(profile) => profile,
+        Err(failure) => return Err(stored_failure(&store, &current.sealed_refresh, failure)),
+    };
+
+    let now = env.now();
+    let stored = store.update(|records| {
+        let Some(records) = records else {
+            return Ok(None);
+        };
+        let mut next = records.to_vec();
+        let Some(record) = next.iter_mut().find(|r| r.account.account_id == did) else {
+            return Ok(None);
+        };
+        apply_profile(record, Some(&profile));
+        record.account.refreshed_at = now;
+        Ok(Some(next))
+    })?;
+    let accounts: Vec<Account> = stored
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|record| record.account.account_id == did)
+        .map(|record| record.account)
+        .collect();
+    if accounts.is_empty() {
+        return Err(not_connected());
+    }
+    Ok(accounts)
+}
+
+/// Ends the session upstream (best effort) and deletes the stored account.
+pub fn disconnect(env: &Env, user: &UserId) -> Result<DisconnectOutcome, ApiError> {
+    let store = AccountStore::new(env, PLATFORM_ID, user);
+    let Some(snapshot) = store.load()? else {
+        return Ok(DisconnectOutcome {
+            removed: 0,
+            revoked: false,
+            revocation_problem: None,
+        });
+    };
+    let removed = u32::try_from(snapshot.accounts.len()).unwrap_or(u32::MAX);
+    let revocation = match bluesky_record(&snapshot.accounts) {
+        Some(record) => end_session(env, &store, record),
+        None => Ok(()),
+    };
+    // Ours goes whatever Bluesky said.
+    store.delete()?;
+    let revoked = revocation.is_ok();
+    tracing::info!(platform = PLATFORM_ID, user = %user, removed, revoked, "disconnected");
+    Ok(DisconnectOutcome {
+        removed,
+        revoked: revocation.is_ok(),
+        revocation_problem: revocation.err(),
+    })
+}
+
+/// `Ok` when the session is over upstream (ended now, or already dead); otherwise what to
+/// tell the person.
+fn end_session(env: &Env, store: &AccountStore<'_>, record: &AccountRecord) -> Result<(), String> {
+    let unconfirmed = "Bluesky did not confirm ending the session. You can revoke the App \
+                       Password in Bluesky (Settings → Privacy and security → App passwords)."
+        .to_owned();
+    let pds = match Directory::load(env) {
+        Ok(directory) => stored_pds(record, &directory),
+        Err(_) => return Err(unconfirmed),
+    };
+    let refresh = match store.open(record, REFRESH_TOKEN) {
+        Ok(Some(secret)) => RefreshToken::new(secret.expose_secret()),
+        _ => return Err(unconfirmed),
+    };
+    match xrpc::delete_session(env, &pds, &refresh) {
+        Ok(()) => Ok(()),
+        // Expired or revoked already: the session is over either way.
+        Err(failure)
+            if matches!(
+                failure.error.as_deref(),
+                Some("ExpiredToken" | "InvalidToken")
+            ) =>
+        {
+            Ok(())
+        }
+        Err(failure) => {
+            let (status, error) = (failure.status, failure.error);
+            tracing::warn!(
+                platform = PLATFORM_ID,
+                ?status,
+                ?error,
+                "deleteSession failed"
+            );
+            Err(unconfirmed)
+        }
+    }
+}
+
+fn end_session_quietly(env: &Env, pds: &str, refresh: &RefreshToken) {
+    if let Err(failure) = xrpc::delete_session(env, pds, refresh) {
+        let status = failure.status;
+        tracing::warn!(
+            platform = PLATFORM_ID,
+            ?status,
+            "could not end an unused session"
+        );
+    }
+}
+
+/// The session to use after a rotation: ours if we stored it, or the newer one another
+/// request stored first.
+struct Current {
+    record: AccountRecord,
+    access: AccessToken,
+    /// The sealed refresh token as stored (identifies this session in the record).
+    sealed_refresh: String,
+}
+
+impl Current {
+    fn pds(&self) -> String {
+        self.record.extra_str(PDS).unwrap_or_default().to_owned()
+    }
+
+    fn from_stored(store: &AccountStore<'_>, record: &AccountRecord) -> Result<Self, ApiError> {
+        let access = store
+            .open(record, ACCESS_TOKEN)?
+            .map(|secret| AccessToken::new(secret.expose_secret()))
+            .ok_or_else(|| ApiError::internal("stored Bluesky account has no access token"))?;
+        Ok(Self {
+            record: record.clone(),
+            access,
+            sealed_refresh: sealed_refresh(record)?,
+        })
+    }
+}
+
+/// Rotates the session read in `snapshot` and stores the new pair before returning it.
+fn rotate(
+    env: &Env,
+    store: &AccountStore<'_>,
+    snapshot: AccountSnapshot,
+) -> Result<Current, ApiError> {
+    let record = bluesky_record(&snapshot.accounts)
+        .ok_or_else(not_connected)?
+        .clone();
+    let used = sealed_refresh(&record)?;
+    let refresh = store
+        .open(&record, REFRESH_TOKEN)?
+        .map(|secret| RefreshToken::new(secret.expose_secret()))
+        .ok_or_else(|| ApiError::internal("stored Bluesky account has no refresh token"))?;
+    let directory = Directory::load(env)?;
+    let pds = stored_pds(&record, &directory);
+
+    match xrpc::refresh_session(env, &pds, &refresh) {
+        Ok(session) => {
+            // A changed DID document means the account moved to another PDS.
+            let did = &record.account.account_id;
+            let moved_to = session
+                .did_doc
+                .as_ref()
+                .and_then(|doc| directory.pds_in(doc, did));
+            store_rotation(store, snapshot, &used, session, moved_to)
+        }
+        Err(failure) if xrpc::is_dead(&failure) => {
+            // Marks the account only if the refused token is still the stored one.
+            let error = stored_failure(store, &used, failure);
+            adopt_newer(store, &used)?.ok_or(error)
+        }
+        Err(failure) => Err(xrpc::stored_error(failure)),
+    }
+}
+
+/// Writes the rotated session unless another request already stored a newer one.
+fn store_rotation(
+    store: &AccountStore<'_>,
+    mut snapshot: AccountSnapshot,
+    used: &str,
+    session: Session,
+    moved_to: Option<String>,
+) -> Result<Current, ApiError> {
+    for _ in 0..WRITE_ATTEMPTS {
+        let record = bluesky_record(&snapshot.accounts).ok_or_else(not_connected)?;
+        if sealed_refresh(record)? != used {
+            // Someone else rotated first: theirs is the session now; ours is not stored.
+            tracing::info!(
+                platform = PLATFORM_ID,
+                "concurrent refresh won; using its session"
+            );
+            return Current::from_stored(store, record);
+        }
+        let mut next_record = record.clone();
+        store.seal(
+            &mut next_record,
+            ACCESS_TOKEN,
+            session.access_jwt.expose_secret(),
+        )?;
+        store.seal(
+            &mut next_record,
+            REFRESH_TOKEN,
+            session.refresh_jwt.expose_secret(),
+        )?;
+        next_record.account.handle = session.handle.to_lowercase();
+        // Bluesky just accepted the session: it is alive, whatever a concurrent refresh
+        // that lost the race to it concluded and wrote in the meantime.
+        next_record.account.status = AccountStatus::Active;
+        if let Some(pds) = &moved_to {
+            next_record.set_extra(PDS, pds.clone());
+        }
+        let next: Vec<AccountRecord> = snapshot
+            .accounts
+            .iter()
+            .map(|r| {
+                if r.account.account_id == record.account.account_id {
+                    next_record.clone()
+                } else {
+                    r.clone()
+                }
+            })
+            .collect();
+        if store.replace_if_unchanged(Some(&snapshot), &next)? {
+            return Ok(Current {
+                sealed_refresh: sealed_refresh(&next_record)?,
+                record: next_record,
+                access: session.access_jwt,
+            });
+        }
+        snapshot = store.load()?.ok_or_else(not_connected)?;
+    }
+    Err(ApiError::internal(
+        "Bluesky session write kept losing to other writes",
+    ))
+}
+
+/// Handles stored credentials Bluesky refused: if a newer session is stored (a concurrent
+/// refresh rotated it), nothing is wrong; otherwise the account is marked
+/// `reconnect_required`. Returns the error to answer.
+fn stored_failure(store: &AccountStore<'_>, used: &str, failure: UpstreamFailure) -> ApiError {
+    if !xrpc::is_dead(&failure) {
+        return xrpc::stored_error(failure);
+    }
+    let marked = store.update(|records| {
+        let Some(records) = records else {
+            return Ok(None);
+        };
+        let mut next = records.to_vec();
+        let Some(record) = next.iter_mut().find(|r| r.account.platform == PLATFORM_ID) else {
+            return Ok(None);
+        };
+        if sealed_refresh(record)? != used
+            || record.account.status == AccountStatus::ReconnectRequired
+        {
+            return Ok(None);
+        }
+        record.account.status = AccountStatus::ReconnectRequired;
+        Ok(Some(next))
+    });
+    if let Err(error) = marked {
+        tracing::error!(platform = PLATFORM_ID, %error, "could not mark the account");
+    }
+    tracing::info!(platform = PLATFORM_ID, error = ?failure.error, "stored session refused");
+    xrpc::stored_error(failure)
+}
+
+/// The stored session, if it is newer than the one identified by `used`.
+fn adopt_newer(store: &AccountStore<'_>, used: &str) -> Result<Option<Current>, ApiError> {
+    let Some(snapshot) = store.load()? else {
+        return Ok(None);
+    };
+    match bluesky_record(&snapshot.accounts) {
+        Some(record)
+            if sealed_refresh(record)? != used
+                && record.account.status == AccountStatus::Active =>
+        {
+            tracing::info!(
+                platform = PLATFORM_ID,
+                "old token refused but a newer session is stored"
+            );
+            Current::from_stored(store, record).map(Some)
+        }
+        _ => Ok(None),
+    }
+}
+
+/// The PDS stored with the account (the default service for a record without one).
+fn stored_pds(record: &AccountRecord, directory: &Directory) -> String {
+    record
+        .extra_str(PDS)
+        .map_or_else(|| directory.service.clone(), str::to_owned)
+}
+
+fn sealed_refresh(record: &AccountRecord) -> Result<String, ApiError> {
+    record
+        .credentials
+        .get(REFRESH_TOKEN)
+        .cloned()
+        .ok_or_else(|| ApiError::internal("stored Bluesky account has no refresh token"))
+}
+
+fn bluesky_record(records: &[AccountRecord]) -> Option<&AccountRecord> {
+    records
+        .iter()
+        .find(|record| record.account.platform == PLATFORM_ID)
+}
+
+fn not_connected() -> ApiError {
+    ApiError::NotConnected {
+        platform: PLATFORM_NAME.to_owned(),
+    }
+}
+
+/// Copies the profile's display fields: empty names and avatars are none; the profile URL
+/// uses the handle, or the DID when the handle failed verification (`handle.invalid`).
+fn apply_profile(record: &mut AccountRecord, profile: Option<&Profile>) {
+    if let Some(profile) = profile {
+        record.account.handle = profile.handle.to_lowercase();
+        record.account.display_name = non_empty(profile.display_name.as_deref());
+        record.account.avatar = non_empty(profile.avatar.as_deref());
+    }
+    let account = &mut record.account;
+    let path = if account.handle == "handle.invalid" || account.handle.is_empty() {
+        account.account_id.clone()
+    } else {
+        account.handle.clone()
+    };
+    account.profile_url = Some(format!("https://bsky.app/profile/{path}"));
+}
+
+fn non_empty(value: Option<&str>) -> Option<String> {
+    value
+        .map(str::trim)
+        .filter(|value| !value.is_empty())
+        .map(str::to_owned)
+}
