@@ -147,9 +147,15 @@ impl MastodonDouble {
 
     /// Starts a double with the given options on `127.0.0.1:0`.
     pub async fn start_with(options: MastodonOptions) -> anyhow::Result<Self> {
-        let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        Self::start_on(options, SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).await
+    }
+
+    /// Starts a double with the given options on `addr` (port 0: any free port), e.g. for
+    /// a sandbox whose URLs should not change between runs.
+    pub async fn start_on(options: MastodonOptions, addr: SocketAddr) -> anyhow::Result<Self> {
+        let listener = tokio::net::TcpListener::bind(addr)
             .await
-            .context("binding the Mastodon double to 127.0.0.1:0")?;
+            .with_context(|| format!("binding the Mastodon double to {addr}"))?;
         let addr = listener
             .local_addr()
             .context("reading the Mastodon double's address")?;

@@ -1,4 +1,4 @@
-//! Runs a double's listeners: one axum server per emulated host on `127.0.0.1:0`.
+//! Runs a double's listeners: one axum server per emulated host on loopback.
 //!
 //! Each listener sends every request, whatever its path, to one fallback handler that
 //! builds an [`Incoming`], lets the double log it and pick an armed [`Fault`], and then
@@ -64,14 +64,16 @@ impl<S> Clone for Context<S> {
     }
 }
 
-/// Binds `127.0.0.1:0` and serves `listener` of `service` in a tokio task.
+/// Binds `addr` (port 0: any free port) and serves `listener` of `service` in a tokio
+/// task.
 pub(crate) async fn spawn<S: Service>(
     service: Arc<S>,
     listener: Listener,
+    addr: SocketAddr,
 ) -> anyhow::Result<Server> {
-    let socket = TcpListener::bind(("127.0.0.1", 0))
+    let socket = TcpListener::bind(addr)
         .await
-        .context("binding a loopback port for a test double")?;
+        .with_context(|| format!("binding {addr} for a test double"))?;
     let addr = socket.local_addr().context("reading the double's port")?;
     let router = Router::new()
         .fallback(handle::<S>)

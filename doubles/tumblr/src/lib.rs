@@ -160,14 +160,25 @@ impl TumblrDouble {
 
     /// Starts the double with the given app credentials (no users yet).
     pub async fn start_with(config: TumblrDoubleConfig) -> anyhow::Result<Self> {
+        let any_port = SocketAddr::from(([127, 0, 0, 1], 0));
+        Self::start_on(config, any_port, any_port).await
+    }
+
+    /// Starts the double with the given app credentials on fixed addresses (port 0: any
+    /// free port), e.g. for a sandbox whose URLs should not change between runs.
+    pub async fn start_on(
+        config: TumblrDoubleConfig,
+        www: SocketAddr,
+        api: SocketAddr,
+    ) -> anyhow::Result<Self> {
         let state = State::new(config.consumer_key.clone(), config.consumer_secret.clone());
         let shared: Shared = std::sync::Arc::new(std::sync::Mutex::new(state));
-        let (www_addr, www_task) = server::start(Site::Www, shared.clone())
+        let (www_addr, www_task) = server::start(Site::Www, shared.clone(), www)
             .await
-            .context("binding the Tumblr double's www listener")?;
-        let (api_addr, api_task) = server::start(Site::Api, shared.clone())
+            .with_context(|| format!("binding the Tumblr double's www listener on {www}"))?;
+        let (api_addr, api_task) = server::start(Site::Api, shared.clone(), api)
             .await
-            .context("binding the Tumblr double's api listener")?;
+            .with_context(|| format!("binding the Tumblr double's api listener on {api}"))?;
         Ok(Self {
             shared,
             config,

@@ -30,12 +30,13 @@ pub(crate) fn lock(shared: &Shared) -> MutexGuard<'_, State> {
     shared.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// Binds `127.0.0.1:0` for `site` and serves it in a background task.
+/// Binds `addr` (port 0: any free port) for `site` and serves it in a background task.
 pub(crate) async fn start(
     site: Site,
     shared: Shared,
+    addr: SocketAddr,
 ) -> anyhow::Result<(SocketAddr, JoinHandle<()>)> {
-    let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
+    let listener = TcpListener::bind(addr).await?;
     let addr = listener.local_addr()?;
     let router = Router::new().fallback(handle).with_state((site, shared));
     let task = tokio::spawn(async move {

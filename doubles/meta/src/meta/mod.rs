@@ -13,6 +13,7 @@ mod oauth;
 mod state;
 
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -60,11 +61,22 @@ impl MetaDouble {
 
     /// Starts both listeners with `clock`, e.g. one shared with a [`crate::ThreadsDouble`].
     pub async fn start_with_clock(clock: Clock) -> anyhow::Result<Self> {
+        let any_port = SocketAddr::from(([127, 0, 0, 1], 0));
+        Self::start_on(clock, any_port, any_port).await
+    }
+
+    /// Starts the Graph listener on `graph` and the dialog listener on `dialog` (port 0:
+    /// any free port), e.g. for a sandbox whose URLs should not change between runs.
+    pub async fn start_on(
+        clock: Clock,
+        graph: SocketAddr,
+        dialog: SocketAddr,
+    ) -> anyhow::Result<Self> {
         let shared = Arc::new(Shared {
             state: Mutex::new(MetaState::new(clock)),
         });
-        let graph = spawn(Arc::clone(&shared), Listener::Graph).await?;
-        let dialog = spawn(Arc::clone(&shared), Listener::Dialog).await?;
+        let graph = spawn(Arc::clone(&shared), Listener::Graph, graph).await?;
+        let dialog = spawn(Arc::clone(&shared), Listener::Dialog, dialog).await?;
         lock(&shared.state).graph_base = graph.base_url();
         Ok(Self {
             shared,

@@ -11,6 +11,7 @@ pub(crate) mod model;
 mod state;
 
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -51,11 +52,22 @@ impl ThreadsDouble {
 
     /// Starts both listeners with `clock`, e.g. the one of a [`crate::MetaDouble`].
     pub async fn start_with_clock(clock: Clock) -> anyhow::Result<Self> {
+        let any_port = SocketAddr::from(([127, 0, 0, 1], 0));
+        Self::start_on(clock, any_port, any_port).await
+    }
+
+    /// Starts the Threads API listener on `graph` and the authorization window on
+    /// `window` (port 0: any free port), e.g. for a sandbox whose URLs should not change.
+    pub async fn start_on(
+        clock: Clock,
+        graph: SocketAddr,
+        window: SocketAddr,
+    ) -> anyhow::Result<Self> {
         let shared = Arc::new(Shared {
             state: Mutex::new(ThreadsState::new(clock)),
         });
-        let graph = spawn(Arc::clone(&shared), Listener::ThreadsGraph).await?;
-        let window = spawn(Arc::clone(&shared), Listener::ThreadsAuthorize).await?;
+        let graph = spawn(Arc::clone(&shared), Listener::ThreadsGraph, graph).await?;
+        let window = spawn(Arc::clone(&shared), Listener::ThreadsAuthorize, window).await?;
         Ok(Self {
             shared,
             graph,
