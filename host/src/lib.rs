@@ -1,0 +1,335 @@
+//! The Hayon host: serves the connector components listed in `spin.toml`.
+//!
+//! It reads the same manifest Spin does and gives each component what Spin would:
+//! HTTP on its routes (`wasi:http`), key-value storage (`wasi:keyvalue` draft2) in an
+//! embedded database under the data directory, configuration (`wasi:config`) from the
+//! manifest's variables, and outbound HTTP limited to the component's
+//! `allowed_outbound_hosts`.
+//!
+//! How the pieces fit:
+//! - [`manifest`] parses and checks `spin.toml` ([`template`], [`routes`] help it);
+//! - [`variables`] resolves `[variables]` from options, environment and defaults;
+//! - [`runtime`] compiles components and runs one instance per request, within time and
+//!   memory limits;
+//! - [`keyvalue`], [`config_store`] and [`outbound`] are the host capabilities;
+//! - `server` accepts HTTP, routes, and answers `/healthz` and `/metrics` ([`metrics`]);
+//! - [`component_build`] builds stale components before serving them;
+//! - [`embed`] lets other programs call a connector's typed `connector` export directly;
+//! - [`token`] and [`dev`] help people try the API locally.
+//!
+//! ```no_run
+//! # async fn run() -> anyhow::Result<()> {
+//! use hayon_host::{HostOptions, start};
+//! let mut options = HostOptions::new("spin.toml".into(), "./data".into());
+//! options.use_process_env = true;
+//! let host = start(options).await?;
+//! println!("listening on {}", host.local_addr());
+//! host.shutdown().await?;
+//! # Ok(()) }
+//! ```
+
+pub mod component_build;
+pub mod config_store;
+pub mod dev;
+pub mod embed;
+pub mod keyvalue;
+pub mod manifest;
+pub mod metrics;
+pub mod outbound;
+pub mod routes;
+pub mod runtime;
+mod server;
+pub mod template;
+pub mod token;
+pub mod variables;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+
+pub use component_build::build_components;
+use keyvalue::KvBackend;
+use keyvalue::redb_store::RedbStore;
+use keyvalue::wasi::KvAccess;
+use manifest::Manifest;
+use metrics::Metrics;
+use outbound::client::{OutboundClient, OutboundOptions};
+use runtime::{ComponentRuntime, ComponentSetup, EngineOptions, Runtime};
+use variables::{ResolvedVariables, VariableSources};
+
+/// The key-value database file under the data directory.
+pub const KV_FILE: &str = "kv.redb";
+
+/// How to run a host. [`HostOptions::new`] gives the defaults.
+pub struct HostOptions {
+    /// The `spin.toml` to serve.
+    pub manifest_path: PathBuf,
+    /// Where to listen; port 0 picks a free port (see [`RunningHost::local_addr`]).
+    pub listen: SocketAddr,
+    /// An already bound listener to use instead of binding `listen`.
+    pub listener: Option<std::net::TcpListener>,
+    /// Directory for the key-value database (created if missing).
+    pub data_dir: PathBuf,
+    /// Variable values that win over everything else, by lower-case name.
+    pub variables: BTreeMap<String, String>,
+    /// Variable values used when neither `variables` nor the environment has one
+    /// (`--dev` puts its generated secrets here).
+    pub fallback_variables: BTreeMap<String, String>,
+    /// Whether to read `SPIN_VARIABLE_<NAME>` / `<NAME>` from the environment.
+    /// Off by default, so that tests are not affected by the machine they run on.
+    pub use_process_env: bool,
+    /// Longest time one request may take, guest and outbound calls included.
+    pub request_timeout: Duration,
+    /// Memory one component instance may use, in bytes.
+    pub memory_limit: usize,
+    /// Component instances that may run at once; more concurrent requests get a 503.
+    pub max_instances: u32,
+    /// Limits for outbound requests.
+    pub outbound: OutboundOptions,
+    /// Directory for caching compiled components across runs, if any.
+    pub compile_cache: Option<PathBuf>,
+    /// Whether to reload a component when its `.wasm` file changes.
+    pub watch_components: bool,
+    /// How long shutdown waits for open requests to finish.
+    pub drain_timeout: Duration,
+}
+
+impl HostOptions {
+    /// Defaults: listen on 127.0.0.1:3000, 30 s per request, 64 MiB per instance, 256
+    /// instances at once, no environment, no compile cache, no file watching.
+    pub fn new(manifest_path: PathBuf, data_dir: PathBuf) -> Self {
+        Self {
+            manifest_path,
+            listen: SocketAddr::from(([127, 0, 0, 1], 3000)),
+            listener: None,
+            data_dir,
+            variables: BTreeMap::new(),
+            fallback_variables: BTreeMap::new(),
+            use_process_env: false,
+            request_timeout: Duration::from_secs(30),
+            memory_limit: 64 << 20,
+            max_instances: 256,
+            outbound: OutboundOptions::default(),
+            compile_cache: None,
+            watch_components: false,
+            drain_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+impl fmt::Debug for HostOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Variable values may be secrets: show the names only.
+        f.debug_struct("HostOptions")
+            .field("manifest_path", &self.manifest_path)
+            .field("listen", &self.listen)
+            .field("data_dir", &self.data_dir)
+            .field("variables", &self.variables.keys().collect::<Vec<_>>())
+            .field(
+                "fallback_variables",
+                &self.fallback_variables.keys().collect::<Vec<_>>(),
+            )
+            .field("use_process_env", &self.use_process_env)
+            .field("request_timeout", &self.request_timeout)
+            .field("memory_limit", &self.memory_limit)
+            .field("max_instances", &self.max_instances)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A host that is serving. Dropping it stops accepting connections; [`Self::shutdown`]
+/// also waits for open requests and for the database to be closed.
+pub struct RunningHost {
+    local_addr: SocketAddr,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<()>>,
+    watcher: Option<tokio::task::JoinHandle<()>>,
+    backend: Option<Arc<dyn KvBackend>>,
+    close_timeout: Duration,
+}
+
+impl RunningHost {
+    /// The address the host listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Stops accepting connections, lets open requests finish, and closes the database so
+    /// another host can open the same data directory.
+    pub async fn shutdown(mut self) -> anyhow::Result<()> {
+        if let Some(signal) = self.shutdown.take() {
+            let _ = signal.send(());
+        }
+        if let Some(watcher) = self.watcher.take() {
+            watcher.abort();
+        }
+        if let Some(server) = self.server.take() {
+            server.await.context("the server task failed")?;
+        }
+        // Instances still streaming a body hold the database; they end at their deadline.
+        if let Some(backend) = self.backend.take() {
+            let started = std::time::Instant::now();
+            while Arc::strong_count(&backend) > 1 {
+                if started.elapsed() > self.close_timeout {
+                    bail!("requests were still running at shutdown; the database stays open");
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+        tracing::info!("host stopped");
+        Ok(())
+    }
+}
+
+impl Drop for RunningHost {
+    fn drop(&mut self) {
+        if let Some(signal) = self.shutdown.take() {
+            let _ = signal.send(());
+        }
+        if let Some(watcher) = self.watcher.take() {
+            watcher.abort();
+        }
+    }
+}
+
+/// Reads the manifest, resolves variables, opens storage, compiles every component and
+/// starts serving. Fails, without serving anything, when the manifest is invalid, a
+/// required variable is missing, a component file is missing or cannot be linked, or the
+/// address cannot be bound.
+pub async fn start(mut options: HostOptions) -> anyhow::Result<RunningHost> {
+    let manifest = Manifest::load(&options.manifest_path)?;
+    let sources = VariableSources {
+        overrides: std::mem::take(&mut options.variables),
+        use_process_env: options.use_process_env,
+        fallbacks: std::mem::take(&mut options.fallback_variables),
+    };
+    let variables = ResolvedVariables::resolve(&manifest, &sources)?;
+
+    let missing = component_build::missing_sources(&manifest);
+    if let Some((id, path)) = missing.first() {
+        bail!(
+            "component `{id}`: {} does not exist; build it first (hayon-host builds \
+             components at start unless --no-build is given)",
+            path.display()
+        );
+    }
+
+    let listener = match options.listener.take() {
+        Some(listener) => {
+            listener.set_nonblocking(true)?;
+            tokio::net::TcpListener::from_std(listener)?
+        }
+        None => tokio::net::TcpListener::bind(options.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", options.listen))?,
+    };
+    let local_addr = listener.local_addr()?;
+
+    std::fs::create_dir_all(&options.data_dir)
+        .with_context(|| format!("cannot create {}", options.data_dir.display()))?;
+    let kv_path = options.data_dir.join(KV_FILE);
+    let backend: Arc<dyn KvBackend> =
+        Arc::new(tokio::task::spawn_blocking(move || RedbStore::open(&kv_path)).await??);
+
+    let engine_options = EngineOptions {
+        memory_limit: options.memory_limit,
+        max_instances: options.max_instances,
+        compile_cache: options.compile_cache.clone(),
+    };
+    let runtime =
+        Arc::new(tokio::task::spawn_blocking(move || Runtime::new(&engine_options)).await??);
+    let client = OutboundClient::new(options.outbound)?;
+    let metrics = Arc::new(Metrics::new(manifest.components.keys().map(String::as_str)));
+    let known_labels: Arc<BTreeSet<String>> = Arc::new(
+        manifest
+            .components
+            .values()
+            .flat_map(|c| c.key_value_stores.iter().cloned())
+            .collect(),
+    );
+
+    let mut components = BTreeMap::new();
+    for decl in manifest.components.values() {
+        let setup = ComponentSetup {
+            id: decl.id.clone(),
+            source: decl.source.clone(),
+            environment: decl.environment.clone().into_iter().collect(),
+            config: variables.component_config(decl),
+            allow: variables.allow_list(decl)?,
+            kv: KvAccess {
+                component: Arc::from(decl.id.as_str()),
+                backend: Arc::clone(&backend),
+                allowed: Arc::new(decl.key_value_stores.iter().cloned().collect()),
+                known: Arc::clone(&known_labels),
+            },
+            client: client.clone(),
+            metrics: metrics
+                .component(&decl.id)
+                .context("metrics exist for every component")?,
+        };
+        let runtime_for_compile = Arc::clone(&runtime);
+        let component =
+            tokio::task::spawn_blocking(move || ComponentRuntime::new(&runtime_for_compile, setup))
+                .await??;
+        components.insert(decl.id.clone(), Arc::new(component));
+    }
+
+    let watcher = options
+        .watch_components
+        .then(|| spawn_watcher(Arc::clone(&runtime), components.values().cloned().collect()));
+
+    tracing::info!(
+        address = %format!("http://{local_addr}"),
+        application = %manifest.name,
+        components = ?components.keys().collect::<Vec<_>>(),
+        pooling = runtime.pooling(),
+        data_dir = %options.data_dir.display(),
+        "host listening"
+    );
+    for (route, component) in manifest.routes.iter() {
+        tracing::info!(route = %route.source(), component = %component, "route");
+    }
+
+    let state = Arc::new(server::HostState {
+        runtime,
+        routes: manifest.routes.clone(),
+        components,
+        metrics,
+        memory_limit: options.memory_limit,
+        request_timeout: options.request_timeout,
+    });
+    let (shutdown_tx, shutdown_rx) = tokio::sync::oneshot::channel();
+    let drain = options.drain_timeout;
+    let server = tokio::spawn(server::serve(listener, state, shutdown_rx, drain));
+
+    Ok(RunningHost {
+        local_addr,
+        shutdown: Some(shutdown_tx),
+        server: Some(server),
+        watcher,
+        backend: Some(backend),
+        close_timeout: options.request_timeout + Duration::from_secs(1),
+    })
+}
+
+/// Polls the component files once a second and swaps in changed ones.
+fn spawn_watcher(
+    runtime: Arc<Runtime>,
+    components: Vec<Arc<ComponentRuntime>>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut interval = tokio::time::interval(Duration::from_secs(1));
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            interval.tick().await;
+            for component in &components {
+                component.reload_if_changed(&runtime).await;
+            }
+        }
+    })
+}

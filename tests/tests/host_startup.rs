@@ -1,0 +1,70 @@
+//! Start-up and restart of the host on the real `spin.toml`.
+
+use hayon_e2e::TestHost;
+use hayon_host::keyvalue::KvBackend;
+use hayon_host::keyvalue::redb_store::RedbStore;
+
+#[tokio::test]
+async fn a_missing_required_variable_stops_start_up_and_is_named() {
+    let result = TestHost::builder()
+        .skip_build()
+        .without("access_token_secret")
+        .try_start()
+        .await;
+    let Err(error) = result else {
+        panic!("the host started without access_token_secret");
+    };
+    let message = format!("{error:#}");
+    assert!(message.contains("access_token_secret"), "{message}");
+    assert!(message.contains("ACCESS_TOKEN_SECRET"), "{message}");
+    assert!(
+        message.contains("SPIN_VARIABLE_ACCESS_TOKEN_SECRET"),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn a_bad_outbound_host_variable_stops_start_up() {
+    let result = TestHost::builder()
+        .skip_build()
+        .var("bluesky_service_url", "bsky.social")
+        .try_start()
+        .await;
+    let Err(error) = result else {
+        panic!("the host started with an allowed host that has no scheme");
+    };
+    let message = format!("{error:#}");
+    assert!(message.contains("bluesky_service_url"), "{message}");
+}
+
+#[tokio::test]
+async fn restart_reuses_the_data_directory_and_shutdown_closes_the_database() {
+    let mut host = TestHost::start(&[]).await;
+    let token = host.mint_token("user-1");
+    let (status, _, body) = host.get("/api/platform/bluesky/status", Some(&token)).await;
+    assert_eq!(status, 200, "{body}");
+
+    // While the host is down its database is closed, so it can be opened here (redb
+    // refuses a second open of a file that is in use).
+    host.shutdown().await;
+    let path = host.data_dir().join(hayon_host::KV_FILE);
+    {
+        let store = RedbStore::open(&path).expect("the database is closed after shutdown");
+        store
+            .set("default", "e2e/marker", b"kept")
+            .expect("writable");
+    }
+
+    host.restart().await;
+    let (status, _, body) = host.get("/api/platform/bluesky/status", Some(&token)).await;
+    assert_eq!(status, 200, "{body}");
+    host.shutdown().await;
+    let store = RedbStore::open(&path).expect("closed again");
+    assert_eq!(
+        store
+            .get("default", "e2e/marker")
+            .expect("readable")
+            .as_deref(),
+        Some(&b"kept"[..])
+    );
+}
