@@ -30,6 +30,8 @@ pub struct ComponentMetrics {
     traps: AtomicU64,
     timeouts: AtomicU64,
     outbound_denied: AtomicU64,
+    reloads: AtomicU64,
+    reload_failures: AtomicU64,
 }
 
 fn micros(duration: Duration) -> u64 {
@@ -72,6 +74,16 @@ impl ComponentMetrics {
     /// Counts an outbound request refused by the allow-list.
     pub fn record_outbound_denied(&self) {
         self.outbound_denied.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a new version of the component swapped in.
+    pub fn record_reload(&self) {
+        self.reloads.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a changed component file that could not be loaded.
+    pub fn record_reload_failure(&self) {
+        self.reload_failures.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Outbound requests refused so far.
@@ -154,7 +166,7 @@ impl Metrics {
             );
         }
 
-        let counters: [(&str, &str, CounterField); 4] = [
+        let counters: [(&str, &str, CounterField); 6] = [
             (
                 "hayon_instantiations_total",
                 "Component instances created.",
@@ -174,6 +186,16 @@ impl Metrics {
                 "hayon_outbound_denied_total",
                 "Outbound requests refused by allowed_outbound_hosts.",
                 |m| &m.outbound_denied,
+            ),
+            (
+                "hayon_reloads_total",
+                "New component versions swapped in.",
+                |m| &m.reloads,
+            ),
+            (
+                "hayon_reload_failures_total",
+                "Changed component files that could not be loaded.",
+                |m| &m.reload_failures,
             ),
         ];
         for (name, help, field) in counters {

@@ -148,7 +148,13 @@ fn build_engine(options: &EngineOptions) -> anyhow::Result<(Engine, bool)> {
         .total_memories(instances.saturating_mul(2))
         .total_tables(instances.saturating_mul(8))
         .total_stacks(instances)
-        .max_memory_size(options.memory_limit);
+        .max_memory_size(options.memory_limit)
+        // Reset reused memory with memset (only the pages actually touched, where the
+        // kernel can say which) instead of returning it to the kernel: fewer page faults
+        // when the next request reuses the slot.
+        .linear_memory_keep_resident(2 << 20)
+        .table_keep_resident(64 << 10)
+        .pagemap_scan(wasmtime::Enabled::Auto);
     config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     match Engine::new(&config) {
         Ok(engine) => Ok((engine, true)),
@@ -242,13 +248,21 @@ pub struct ComponentRuntime {
     id: Arc<str>,
     source: PathBuf,
     pre: RwLock<Arc<ProxyPre<RequestState>>>,
-    loaded_modified: Mutex<Option<SystemTime>>,
+    file_times: Mutex<FileTimes>,
     environment: Vec<(String, String)>,
     config: Arc<BTreeMap<String, String>>,
     allow: Arc<AllowList>,
     kv: KvAccess,
     client: OutboundClient,
     metrics: Arc<ComponentMetrics>,
+}
+
+/// Modification times of a component's file.
+struct FileTimes {
+    /// The time of the file that is serving.
+    loaded: Option<SystemTime>,
+    /// A newer time seen once; the file is reloaded when it is seen again unchanged.
+    pending: Option<SystemTime>,
 }
 
 /// What [`ComponentRuntime::new`] needs besides the runtime.
@@ -286,7 +300,10 @@ impl ComponentRuntime {
             id: Arc::from(setup.id),
             source: setup.source,
             pre: RwLock::new(Arc::new(pre)),
-            loaded_modified: Mutex::new(loaded_modified),
+            file_times: Mutex::new(FileTimes {
+                loaded: loaded_modified,
+                pending: None,
+            }),
             environment: setup.environment,
             config: Arc::new(setup.config),
             allow: Arc::new(setup.allow),
@@ -314,19 +331,26 @@ impl ComponentRuntime {
         }
     }
 
-    /// Recompiles the component if its file changed since it was loaded; returns whether
-    /// a new version was swapped in. Runs the compilation on the blocking pool.
+    /// Recompiles the component if its file changed since it was loaded and has not
+    /// changed since the previous call (so a file still being written is not read);
+    /// returns whether a new version was swapped in. Compiles on the blocking pool.
     pub async fn reload_if_changed(self: &Arc<Self>, runtime: &Arc<Runtime>) -> bool {
         let now = modified(&self.source);
-        let previous = match self.loaded_modified.lock() {
-            Ok(guard) => *guard,
-            Err(poisoned) => *poisoned.into_inner(),
-        };
-        if now.is_none() || now == previous {
-            return false;
-        }
-        if let Ok(mut guard) = self.loaded_modified.lock() {
-            *guard = now;
+        {
+            let mut times = match self.file_times.lock() {
+                Ok(guard) => guard,
+                Err(poisoned) => poisoned.into_inner(),
+            };
+            if now.is_none() || now == times.loaded {
+                times.pending = None;
+                return false;
+            }
+            if times.pending != now {
+                times.pending = now;
+                return false;
+            }
+            times.loaded = now;
+            times.pending = None;
         }
 
         let (runtime, path) = (Arc::clone(runtime), self.source.clone());
@@ -336,10 +360,12 @@ impl ComponentRuntime {
                 if let Ok(mut guard) = self.pre.write() {
                     *guard = Arc::new(pre);
                 }
+                self.metrics.record_reload();
                 tracing::info!(component = %self.id, "component file changed; new version serving");
                 true
             }
             Ok(Err(e)) => {
+                self.metrics.record_reload_failure();
                 tracing::error!(
                     component = %self.id,
                     error = %format!("{e:#}"),
@@ -348,6 +374,7 @@ impl ComponentRuntime {
                 false
             }
             Err(e) => {
+                self.metrics.record_reload_failure();
                 tracing::error!(component = %self.id, error = %e, "component reload failed");
                 false
             }

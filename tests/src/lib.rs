@@ -96,6 +96,8 @@ pub struct TestHostBuilder {
     without: BTreeSet<String>,
     request_timeout: Duration,
     build: bool,
+    manifest: PathBuf,
+    watch_components: bool,
 }
 
 impl TestHostBuilder {
@@ -122,6 +124,19 @@ impl TestHostBuilder {
     /// Sets the host's per-request deadline (default 30 s).
     pub fn request_timeout(mut self, timeout: Duration) -> Self {
         self.request_timeout = timeout;
+        self
+    }
+
+    /// Serves another manifest than the project's (components are still built from the
+    /// project's manifest unless [`Self::skip_build`] is used).
+    pub fn manifest(mut self, path: &Path) -> Self {
+        self.manifest = path.to_owned();
+        self
+    }
+
+    /// Reloads components whose files change (off by default).
+    pub fn watch_components(mut self, watch: bool) -> Self {
+        self.watch_components = watch;
         self
     }
 
@@ -182,6 +197,8 @@ impl TestHost {
             without: BTreeSet::new(),
             request_timeout: Duration::from_secs(30),
             build: true,
+            manifest: manifest_path(),
+            watch_components: false,
         }
     }
 
@@ -210,7 +227,9 @@ impl TestHost {
     }
 
     async fn launch(&mut self, listener: TcpListener) -> anyhow::Result<()> {
-        let mut options = HostOptions::new(manifest_path(), self.data_dir.path().to_owned());
+        let manifest = self.settings.manifest.clone();
+        let mut options = HostOptions::new(manifest, self.data_dir.path().to_owned());
+        options.watch_components = self.settings.watch_components;
         options.listener = Some(listener);
         options.variables = self.variables();
         options.use_process_env = false;

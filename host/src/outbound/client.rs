@@ -236,7 +236,10 @@ mod tests {
         let addr = listener.local_addr().unwrap();
         drop(listener);
         let client = OutboundClient::new(OutboundOptions::default()).unwrap();
-        let error = client.send(get(&format!("http://{addr}/")), None).await.unwrap_err();
+        let error = client
+            .send(get(&format!("http://{addr}/")), None)
+            .await
+            .unwrap_err();
         assert!(matches!(error, HttpError::ConnectionRefused), "{error}");
     }
 
@@ -287,7 +290,10 @@ mod tests {
         });
         let client = OutboundClient::new(OutboundOptions::default()).unwrap();
         for _ in 0..3 {
-            let response = client.send(get(&format!("http://{addr}/")), None).await.unwrap();
+            let response = client
+                .send(get(&format!("http://{addr}/")), None)
+                .await
+                .unwrap();
             let body = response.into_body().collect().await.unwrap().to_bytes();
             assert_eq!(&body[..], b"ok");
         }

@@ -159,7 +159,9 @@ mod tests {
 
     #[test]
     fn destinations_in_logs_carry_no_path_or_query() {
-        let uri: http::Uri = "https://pds.example:8443/xrpc/x?code=secret".parse().unwrap();
+        let uri: http::Uri = "https://pds.example:8443/xrpc/x?code=secret"
+            .parse()
+            .unwrap();
         assert_eq!(destination(&uri), "https://pds.example:8443");
     }
 }
