@@ -24,7 +24,7 @@ use hayon_guest::{ApiError, Env, FailureClass, Phase, UpstreamFailure};
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::{PLATFORM_NAME, PLC_URL, SERVICE_URL};
+use crate::{DEFAULT_PLC_URL, DEFAULT_SERVICE_URL, PLATFORM_NAME, PLC_URL, SERVICE_URL};
 
 /// The service type of an atproto PDS entry.
 const PDS_TYPE: &str = "AtprotoPersonalDataServer";
@@ -74,11 +74,12 @@ pub struct Directory {
 }
 
 impl Directory {
-    /// The directory from configuration (`bluesky_service_url`, `bluesky_plc_url`).
+    /// The directory from configuration (`bluesky_service_url`, `bluesky_plc_url`; the
+    /// real services when unset).
     pub fn load(env: &Env) -> Result<Self, ApiError> {
         Ok(Self {
-            service: env.config.base_url(SERVICE_URL)?,
-            plc: env.config.base_url(PLC_URL)?,
+            service: env.config.base_url_or(SERVICE_URL, DEFAULT_SERVICE_URL)?,
+            plc: env.config.base_url_or(PLC_URL, DEFAULT_PLC_URL)?,
         })
     }
 

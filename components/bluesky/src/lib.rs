@@ -30,6 +30,10 @@ pub const PLATFORM_NAME: &str = "Bluesky";
 pub const SERVICE_URL: &str = "bluesky_service_url";
 /// Config key of the PLC directory URL.
 pub const PLC_URL: &str = "bluesky_plc_url";
+/// The default service used when none is configured.
+pub const DEFAULT_SERVICE_URL: &str = "https://bsky.social";
+/// The PLC directory used when none is configured.
+pub const DEFAULT_PLC_URL: &str = "https://plc.directory";
 
 /// The Bluesky connector.
 pub struct Bluesky;

@@ -95,10 +95,6 @@ pub fn connect(
     let previous = store
         .load()?
         .and_then(|snapshot| bluesky_record(&snapshot.accounts).cloned());
-    let connected_at = previous
-        .as_ref()
-        .filter(|record| record.account.account_id == did)
-        .map_or(now, |record| record.account.connected_at);
     let mut record = AccountRecord::new(Account {
         platform: PLATFORM_ID.to_owned(),
         account_id: did.clone(),
@@ -106,7 +102,7 @@ pub fn connect(
         display_name: None,
         avatar: None,
         profile_url: None,
-        connected_at,
+        connected_at: now,
         refreshed_at: now,
         expires_at: None,
         status: AccountStatus::Active,
@@ -124,13 +120,13 @@ pub fn connect(
         session.refresh_jwt.expose_secret(),
     )?;
     // A (re)connect replaces whatever was stored: one Bluesky account per user.
-    store.save(std::slice::from_ref(&record))?;
+    let accounts = store.save_connection(vec![record])?;
     tracing::info!(platform = PLATFORM_ID, user = %user, account = %did, "connected");
     // The replaced session would otherwise stay valid upstream until it expires.
     if let Some(previous) = previous {
         let _ = end_session(env, &store, &previous);
     }
-    Ok(vec![record.account])
+    Ok(accounts)
 }
 
 /// Rotates the session, re-reads the profile, and returns the account.
@@ -158,45 +154,26 @@ pub fn refresh(env: &Env, user: &UserId) -> Result<Vec<Account>, ApiError> {
     }
     let profile = match result {
         Ok(profile) => profile,
-        Err(failure) => return Err(stored_failure(&store, &current.sealed_refresh, failure)),
+        Err(failure) => return Err(stored_failure(&store, &current.record, failure)),
     };
 
     let now = env.now();
-    let stored = store.update(|records| {
-        let Some(records) = records else {
-            return Ok(None);
-        };
-        let mut next = records.to_vec();
-        let Some(record) = next.iter_mut().find(|r| r.account.account_id == did) else {
-            return Ok(None);
-        };
-        apply_profile(record, Some(&profile));
-        record.account.refreshed_at = now;
-        Ok(Some(next))
-    })?;
-    let accounts: Vec<Account> = stored
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|record| record.account.account_id == did)
-        .map(|record| record.account)
-        .collect();
-    if accounts.is_empty() {
-        return Err(not_connected());
-    }
-    Ok(accounts)
+    store
+        .refresh_account(&did, |record| {
+            apply_profile(record, Some(&profile));
+            record.account.refreshed_at = now;
+            Ok(())
+        })?
+        .ok_or_else(not_connected)
 }
 
 /// Ends the session upstream (best effort) and deletes the stored account.
 pub fn disconnect(env: &Env, user: &UserId) -> Result<DisconnectOutcome, ApiError> {
     let store = AccountStore::new(env, PLATFORM_ID, user);
     let Some(snapshot) = store.load()? else {
-        return Ok(DisconnectOutcome {
-            removed: 0,
-            revoked: false,
-            revocation_problem: None,
-        });
+        return Ok(DisconnectOutcome::without_revocation(0));
     };
-    let removed = u32::try_from(snapshot.accounts.len()).unwrap_or(u32::MAX);
+    let removed = snapshot.accounts.len();
     let revocation = match bluesky_record(&snapshot.accounts) {
         Some(record) => end_session(env, &store, record),
         None => Ok(()),
@@ -205,11 +182,7 @@ pub fn disconnect(env: &Env, user: &UserId) -> Result<DisconnectOutcome, ApiErro
     store.delete()?;
     let revoked = revocation.is_ok();
     tracing::info!(platform = PLATFORM_ID, user = %user, removed, revoked, "disconnected");
-    Ok(DisconnectOutcome {
-        removed,
-        revoked: revocation.is_ok(),
-        revocation_problem: revocation.err(),
-    })
+    Ok(DisconnectOutcome::after_revocation(removed, revocation))
 }
 
 /// `Ok` when the session is over upstream (ended now, or already dead); otherwise what to
@@ -264,10 +237,9 @@ fn end_session_quietly(env: &Env, pds: &str, refresh: &RefreshToken) {
 /// The session to use after a rotation: ours if we stored it, or the newer one another
 /// request stored first.
 struct Current {
+    /// The record as stored, with this session sealed in it.
     record: AccountRecord,
     access: AccessToken,
-    /// The sealed refresh token as stored (identifies this session in the record).
-    sealed_refresh: String,
 }
 
 impl Current {
@@ -276,14 +248,9 @@ impl Current {
     }
 
     fn from_stored(store: &AccountStore<'_>, record: &AccountRecord) -> Result<Self, ApiError> {
-        let access = store
-            .open(record, ACCESS_TOKEN)?
-            .map(|secret| AccessToken::new(secret.expose_secret()))
-            .ok_or_else(|| ApiError::internal("stored Bluesky account has no access token"))?;
         Ok(Self {
             record: record.clone(),
-            access,
-            sealed_refresh: sealed_refresh(record)?,
+            access: store.open_required(record, ACCESS_TOKEN)?,
         })
     }
 }
@@ -298,10 +265,7 @@ fn rotate(
         .ok_or_else(not_connected)?
         .clone();
     let used = sealed_refresh(&record)?;
-    let refresh = store
-        .open(&record, REFRESH_TOKEN)?
-        .map(|secret| RefreshToken::new(secret.expose_secret()))
-        .ok_or_else(|| ApiError::internal("stored Bluesky account has no refresh token"))?;
+    let refresh: RefreshToken = store.open_required(&record, REFRESH_TOKEN)?;
     let directory = Directory::load(env)?;
     let pds = stored_pds(&record, &directory);
 
@@ -317,7 +281,7 @@ fn rotate(
         }
         Err(failure) if xrpc::is_dead(&failure) => {
             // Marks the account only if the refused token is still the stored one.
-            let error = stored_failure(store, &used, failure);
+            let error = stored_failure(store, &record, failure);
             adopt_newer(store, &used)?.ok_or(error)
         }
         Err(failure) => Err(xrpc::stored_error(failure)),
@@ -373,7 +337,6 @@ fn store_rotation(
             .collect();
         if store.replace_if_unchanged(Some(&snapshot), &next)? {
             return Ok(Current {
-                sealed_refresh: sealed_refresh(&next_record)?,
                 record: next_record,
                 access: session.access_jwt,
             });
@@ -385,30 +348,19 @@ fn store_rotation(
     ))
 }
 
-/// Handles stored credentials Bluesky refused: if a newer session is stored (a concurrent
-/// refresh rotated it), nothing is wrong; otherwise the account is marked
-/// `reconnect_required`. Returns the error to answer.
-fn stored_failure(store: &AccountStore<'_>, used: &str, failure: UpstreamFailure) -> ApiError {
+/// Handles stored credentials Bluesky refused: the account is marked
+/// `reconnect_required` only if `used` — the record whose session was refused — is still
+/// the stored session (a concurrent refresh may have rotated it, or the person reconnected).
+/// Returns the error to answer.
+fn stored_failure(
+    store: &AccountStore<'_>,
+    used: &AccountRecord,
+    failure: UpstreamFailure,
+) -> ApiError {
     if !xrpc::is_dead(&failure) {
         return xrpc::stored_error(failure);
     }
-    let marked = store.update(|records| {
-        let Some(records) = records else {
-            return Ok(None);
-        };
-        let mut next = records.to_vec();
-        let Some(record) = next.iter_mut().find(|r| r.account.platform == PLATFORM_ID) else {
-            return Ok(None);
-        };
-        if sealed_refresh(record)? != used
-            || record.account.status == AccountStatus::ReconnectRequired
-        {
-            return Ok(None);
-        }
-        record.account.status = AccountStatus::ReconnectRequired;
-        Ok(Some(next))
-    });
-    if let Err(error) = marked {
+    if let Err(error) = store.mark_reconnect_required(&[used]) {
         tracing::error!(platform = PLATFORM_ID, %error, "could not mark the account");
     }
     tracing::info!(platform = PLATFORM_ID, error = ?failure.error, "stored session refused");

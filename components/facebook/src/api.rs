@@ -1,45 +1,15 @@
 //! The Graph API's answers, as the connector reads them.
 //!
-//! Ids are [`GraphId`]s: digits kept as text (Page and Instagram ids exceed 2^53), read
-//! from a JSON string or, defensively, a JSON number, and never through a float. An id is
-//! checked to be digits only because it becomes part of a Graph URL path.
+//! Ids are [`GraphId`]s (`hayon_guest::oauth2::meta`): digits kept as the exact text Meta
+//! sent (Page and Instagram ids exceed 2^53), checked because they become URL paths.
 //!
 //! Everything but an object's id is optional: Meta leaves fields out when they are empty
 //! or not permitted (`instagram_business_account` is absent — not null — for a Page
 //! without a linked Instagram account; `profile_picture_url` can be absent).
 
-use std::fmt;
-
+use hayon_guest::oauth2::meta::GraphId;
 use hayon_guest::secret::AccessToken;
-use serde::{Deserialize, Deserializer, de};
-
-/// The longest id accepted (Meta's are 15–17 digits today).
-const MAX_ID_LEN: usize = 32;
-
-/// A Graph API object id: ASCII digits, kept exactly as sent.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct GraphId(String);
-
-impl GraphId {
-    /// The id if `text` is one (1–32 ASCII digits).
-    pub fn parse(text: &str) -> Option<Self> {
-        let valid = !text.is_empty()
-            && text.len() <= MAX_ID_LEN
-            && text.bytes().all(|byte| byte.is_ascii_digit());
-        valid.then(|| Self(text.to_owned()))
-    }
-
-    /// The id's digits.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for GraphId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+use serde::{Deserialize, Deserializer};
 
 /// A JSON value that is a string or an unsigned integer (serde_json keeps `u64` exact).
 #[derive(Deserialize)]
@@ -55,13 +25,6 @@ impl TextOrNumber {
             Self::Text(text) => text,
             Self::Number(number) => number.to_string(),
         }
-    }
-}
-
-impl<'de> Deserialize<'de> for GraphId {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let text = TextOrNumber::deserialize(deserializer)?.into_text();
-        Self::parse(text.trim()).ok_or_else(|| de::Error::custom("a Graph id must be digits"))
     }
 }
 
@@ -234,17 +197,6 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-
-    #[test]
-    fn ids_stay_exact_whether_sent_as_text_or_number() {
-        let big: GraphId = serde_json::from_str("\"17841405822304914\"").expect("text id");
-        assert_eq!(big.as_str(), "17841405822304914");
-        let number: GraphId = serde_json::from_str("17841405822304914").expect("number id");
-        assert_eq!(number.as_str(), "17841405822304914", "no float round trip");
-        for bad in ["\"\"", "\"12a\"", "\"../me\"", "-1", "1.5", "null"] {
-            assert!(serde_json::from_str::<GraphId>(bad).is_err(), "{bad}");
-        }
-    }
 
     #[test]
     fn expires_in_may_be_missing_or_odd() {

@@ -54,7 +54,7 @@ impl GraphApi {
     /// The configured host and version (defaults when unset).
     pub fn load(env: &Env) -> Result<Self, ApiError> {
         Ok(Self::new(
-            base_url(env, GRAPH_URL, DEFAULT_GRAPH_URL)?,
+            env.config.base_url_or(GRAPH_URL, DEFAULT_GRAPH_URL)?,
             graph_version(env)?,
         ))
     }
@@ -109,7 +109,7 @@ impl ConnectSettings {
     pub fn load(env: &Env) -> Result<Self, ApiError> {
         Ok(Self {
             app: AppSettings::load(env)?,
-            dialog_url: base_url(env, DIALOG_URL, DEFAULT_DIALOG_URL)?,
+            dialog_url: env.config.base_url_or(DIALOG_URL, DEFAULT_DIALOG_URL)?,
             redirect_uri: RedirectUri::from_config(&env.config, "facebook")?,
         })
     }
@@ -127,13 +127,6 @@ impl ConnectSettings {
 /// otherwise need the app, such as revoking while the app is half configured).
 pub fn optional_app_secret(env: &Env) -> Result<Option<Secret>, ApiError> {
     Ok(env.config.optional(APP_SECRET)?.map(Secret::new))
-}
-
-fn base_url(env: &Env, key: &str, default: &str) -> Result<String, ApiError> {
-    if env.config.optional(key)?.is_none() {
-        return Ok(default.to_owned());
-    }
-    env.config.base_url(key)
 }
 
 /// The configured version as `v<major>.<minor>`; `26.0` and `V26.0` are accepted too.

@@ -104,12 +104,8 @@ pub fn complete(env: &Env, query: &CallbackQuery) -> Result<Completion, Callback
         user_token_expires_at,
     };
     let store = AccountStore::new(env, platform.id, &authorized.user);
-    let previous = store
-        .load()?
-        .map(|snapshot| snapshot.accounts)
-        .unwrap_or_default();
-    let records = connection::new_records(&store, &previous, &grant, env.now())?;
-    store.save(&records)?;
+    let records = connection::new_records(&store, &grant, env.now())?;
+    let accounts = store.save_connection(records)?;
 
     let instagram = grant
         .page
@@ -125,6 +121,6 @@ pub fn complete(env: &Env, query: &CallbackQuery) -> Result<Completion, Callback
     );
     Ok(Completion {
         user: authorized.user,
-        accounts: records.into_iter().map(|record| record.account).collect(),
+        accounts,
     })
 }

@@ -13,11 +13,12 @@
 //! Facebook record as well, because revoking the app (`DELETE /me/permissions`) needs it
 //! even when no Instagram account is linked.
 
+use hayon_guest::oauth2::meta::GraphId;
 use hayon_guest::outbound::percent_encode;
 use hayon_guest::secret::AccessToken;
 use hayon_guest::{Account, AccountRecord, AccountStatus, AccountStore, ApiError, Timestamp};
 
-use crate::api::{GraphId, InstagramAccount, Page};
+use crate::api::{InstagramAccount, Page};
 
 /// Platform id of the Page account.
 pub const FACEBOOK: &str = "facebook";
@@ -93,26 +94,16 @@ pub fn instagram_view(
     }
 }
 
-/// The records of a new connection. `previous` is what was stored before; an account
-/// connected again keeps its `connectedAt`.
+/// The records of a new connection made at `now`, with their tokens sealed (storing them
+/// with `AccountStore::save_connection` keeps the `connectedAt` of an account connected
+/// again).
 pub fn new_records(
     store: &AccountStore<'_>,
-    previous: &[AccountRecord],
     grant: &Grant,
     now: Timestamp,
 ) -> Result<Vec<AccountRecord>, ApiError> {
-    let connected_at = |platform: &str, id: &GraphId| {
-        previous
-            .iter()
-            .find(|record| {
-                record.account.platform == platform && record.account.account_id == id.as_str()
-            })
-            .map_or(now, |record| record.account.connected_at)
-    };
-
     let page = &grant.page;
-    let mut facebook =
-        AccountRecord::new(facebook_view(page, connected_at(FACEBOOK, &page.id), now));
+    let mut facebook = AccountRecord::new(facebook_view(page, now, now));
     facebook
         .extras
         .insert(EXTRA_TASKS.to_owned(), serde_json::json!(page.tasks));
@@ -125,12 +116,7 @@ pub fn new_records(
     let mut records = vec![facebook];
 
     if let Some(account) = &page.instagram_business_account {
-        let view = instagram_view(
-            account,
-            connected_at(INSTAGRAM, &account.id),
-            now,
-            grant.user_token_expires_at,
-        );
+        let view = instagram_view(account, now, now, grant.user_token_expires_at);
         let mut instagram = AccountRecord::new(view);
         instagram.set_extra(EXTRA_PAGE_ID, page.id.as_str());
         store.seal(
@@ -173,12 +159,12 @@ impl<'r> Stored<'r> {
 
     /// The Page token.
     pub fn page_token(&self, store: &AccountStore<'_>) -> Result<AccessToken, ApiError> {
-        open(store, self.facebook, ACCESS_TOKEN)
+        store.open_required(self.facebook, ACCESS_TOKEN)
     }
 
     /// The long-lived user token.
     pub fn user_token(&self, store: &AccountStore<'_>) -> Result<AccessToken, ApiError> {
-        open(store, self.facebook, USER_TOKEN)
+        store.open_required(self.facebook, USER_TOKEN)
     }
 }
 
@@ -189,20 +175,6 @@ fn stored_id(record: &AccountRecord) -> Result<GraphId, ApiError> {
             record.account.platform
         ))
     })
-}
-
-fn open(
-    store: &AccountStore<'_>,
-    record: &AccountRecord,
-    name: &str,
-) -> Result<AccessToken, ApiError> {
-    let secret = store.open(record, name)?.ok_or_else(|| {
-        ApiError::internal(format!(
-            "stored {} record has no {name}",
-            record.account.platform
-        ))
-    })?;
-    Ok(AccessToken::new(secret.expose_secret()))
 }
 
 #[cfg(test)]
@@ -239,7 +211,7 @@ mod tests {
             "instagram_business_account": {"id": "17841400000000001", "username": "alice.bakes",
                                            "name": "Alice Bakes"}
         })));
-        let records = new_records(&store, &[], &grant, TEST_START).expect("records");
+        let records = new_records(&store, &grant, TEST_START).expect("records");
         assert_eq!(records.len(), 2);
 
         let facebook = &records[0].account;
@@ -298,17 +270,16 @@ mod tests {
         let store = AccountStore::new(&env, "facebook", &user);
         let first = grant(page(json!({"id": "20001", "name": "Bakery",
             "instagram_business_account": {"id": "1784", "username": "bakes"}})));
-        let before = new_records(&store, &[], &first, TEST_START).expect("records");
+        let records = new_records(&store, &first, TEST_START).expect("records");
+        store.save_connection(records).expect("saved");
 
         let later = TEST_START.plus_seconds(3600);
         let second = grant(page(json!({"id": "20001", "name": "Bakery",
             "instagram_business_account": {"id": "1785", "username": "other"}})));
-        let after = new_records(&store, &before, &second, later).expect("records");
-        assert_eq!(after[0].account.connected_at, TEST_START, "same Page");
-        assert_eq!(after[0].account.refreshed_at, later);
-        assert_eq!(
-            after[1].account.connected_at, later,
-            "another Instagram account"
-        );
+        let records = new_records(&store, &second, later).expect("records");
+        let after = store.save_connection(records).expect("saved");
+        assert_eq!(after[0].connected_at, TEST_START, "same Page");
+        assert_eq!(after[0].refreshed_at, later);
+        assert_eq!(after[1].connected_at, later, "another Instagram account");
     }
 }

@@ -25,11 +25,7 @@ const REMOVE_BY_HAND: &str = "You can remove Hayon yourself in Facebook under Se
 pub fn disconnect(env: &Env, user: &UserId) -> Result<DisconnectOutcome, ApiError> {
     let store = AccountStore::new(env, Facebook::PLATFORM.id, user);
     let Some(snapshot) = store.load()? else {
-        return Ok(DisconnectOutcome {
-            removed: 0,
-            revoked: false,
-            revocation_problem: None,
-        });
+        return Ok(DisconnectOutcome::without_revocation(0));
     };
 
     let revocation = revoke(env, &store, &snapshot.accounts);
@@ -38,15 +34,10 @@ pub fn disconnect(env: &Env, user: &UserId) -> Result<DisconnectOutcome, ApiErro
     }
     store.delete()?;
 
-    let removed = u32::try_from(snapshot.accounts.len()).unwrap_or(u32::MAX);
+    let removed = snapshot.accounts.len();
     tracing::info!(platform = "facebook", %user, removed, "disconnected");
-    Ok(DisconnectOutcome {
-        removed,
-        revoked: revocation.is_ok(),
-        revocation_problem: revocation
-            .err()
-            .map(|problem| format!("{problem} {REMOVE_BY_HAND}")),
-    })
+    let revocation = revocation.map_err(|problem| format!("{problem} {REMOVE_BY_HAND}"));
+    Ok(DisconnectOutcome::after_revocation(removed, revocation))
 }
 
 /// Removes the app with the stored user token; the error is a sentence for people.

@@ -16,19 +16,18 @@
 //! "Require App Secret" and accepts from all. `Env::send` logs only host and path.
 //!
 //! Failures are classified by `hayon_guest::oauth2::meta` (190/102 dead, 4/17/32/613/80001+
-//! throttling, 5xx/HTML/1/2 unavailable). Meta's app- and user-level throttling codes often
-//! come without any hint of how long to wait; [`classify`] then asks for
-//! [`DEFAULT_THROTTLE_WAIT_SECONDS`], so a throttled answer always carries `Retry-After`.
+//! throttling with Meta's default wait when it names none, 5xx/HTML/1/2 unavailable).
 
+use hayon_guest::oauth2::meta::{GraphId, classify};
 use hayon_guest::oauth2::{
     self, Authorized, ClientCredentials, Received, RedirectUri, TokenTransport,
 };
 use hayon_guest::secret::{AccessToken, Secret};
-use hayon_guest::{Env, OutboundRequest, OutboundResponse, Phase, Timestamp, UpstreamFailure};
+use hayon_guest::{Env, OutboundRequest, Phase, UpstreamFailure};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use crate::api::{GraphId, InstagramAccount, Page, PageListing, Revocation, UserToken};
+use crate::api::{InstagramAccount, Page, PageListing, Revocation, UserToken};
 use crate::config::GraphApi;
 
 /// The permissions Hayon asks for: the seed page's list, comma separated in the dialog.
@@ -58,22 +57,10 @@ const LISTING_LIMIT: &str = "25";
 /// results that come back empty with a `next` link are followed, which real listings
 /// rarely do; the cap keeps a misbehaving upstream from looping us.
 const MAX_LISTING_REQUESTS: usize = 5;
-/// The wait asked for when Meta throttles without saying how long (its app and user
-/// limits are rolling windows of an hour; a few minutes lets most of a burst drain).
-pub const DEFAULT_THROTTLE_WAIT_SECONDS: u32 = 300;
 
 /// The scopes as the dialog's `scope` parameter.
 pub fn scope_param() -> String {
     SCOPES.join(",")
-}
-
-/// Meta's classification, with a default wait for throttling that names none.
-pub fn classify(response: &OutboundResponse, now: Timestamp, phase: Phase) -> UpstreamFailure {
-    let mut failure = oauth2::meta::classify(response, now, phase);
-    if failure.rate_limited && failure.retry_after.is_none() {
-        failure.retry_after = Some(DEFAULT_THROTTLE_WAIT_SECONDS);
-    }
-    failure
 }
 
 /// `appsecret_proof` for `token`: lower-case hex HMAC-SHA256(app secret, token).
@@ -236,7 +223,8 @@ impl<'a> Graph<'a> {
 
 #[cfg(test)]
 mod tests {
-    use hayon_guest::testing::{TEST_START, TestEnv};
+    use hayon_guest::OutboundResponse;
+    use hayon_guest::testing::TestEnv;
     use serde_json::json;
 
     use super::*;
@@ -262,32 +250,6 @@ mod tests {
              pages_show_list,pages_read_engagement,pages_manage_posts,pages_manage_metadata,\
              public_profile,business_management"
         );
-    }
-
-    #[test]
-    fn throttling_without_a_hint_still_names_a_wait() {
-        let bare = OutboundResponse::json(
-            403,
-            &json!({"error": {"message": "(#4) Application request limit reached", "code": 4,
-                    "type": "OAuthException", "is_transient": true}}),
-        );
-        let failure = classify(&bare, TEST_START, Phase::Stored);
-        assert!(failure.rate_limited);
-        assert_eq!(failure.retry_after, Some(DEFAULT_THROTTLE_WAIT_SECONDS));
-
-        let hinted =
-            OutboundResponse::json(400, &json!({"error": {"message": "x", "code": 80001}}))
-                .with_header(
-                    "X-Business-Use-Case-Usage",
-                    r#"{"1":[{"type":"pages","estimated_time_to_regain_access":2}]}"#,
-                );
-        assert_eq!(
-            classify(&hinted, TEST_START, Phase::Stored).retry_after,
-            Some(120)
-        );
-
-        let dead = OutboundResponse::json(400, &json!({"error": {"message": "x", "code": 190}}));
-        assert_eq!(classify(&dead, TEST_START, Phase::Stored).retry_after, None);
     }
 
     #[test]

@@ -45,26 +45,29 @@ pub fn refresh(env: &Env, user: &UserId) -> Result<Vec<Account>, ApiError> {
     let page_token = stored.page_token(&store)?;
     let user_token = stored.user_token(&store)?;
 
+    // Both tokens come from the one Facebook login: when one is dead, both are.
+    let both: Vec<&AccountRecord> = std::iter::once(stored.facebook)
+        .chain(stored.instagram)
+        .collect();
     let page = graph
         .page(&stored.page_id()?, &page_token)
-        .map_err(|failure| oauth2::stored_failure(&store, &platform, &[], failure))?;
+        .map_err(|failure| oauth2::stored_failure(&store, &platform, &both, failure))?;
     let instagram = match (stored.instagram, stored.instagram_id()?) {
         (Some(record), Some(id)) => match graph.instagram(&id, &user_token) {
             Ok(account) => Some(account),
             Err(failure) => {
-                let id = record.account.account_id.as_str();
-                let ids: &[&str] = if is_out_of_reach(&failure) {
-                    &[id]
+                let used = if is_out_of_reach(&failure) {
+                    &[record][..]
                 } else {
-                    &[]
+                    &both
                 };
-                return Err(oauth2::stored_failure(&store, &platform, ids, failure));
+                return Err(oauth2::stored_failure(&store, &platform, used, failure));
             }
         },
         _ => None,
     };
     let extended = extend(&graph, &settings.client, &user_token)
-        .map_err(|failure| oauth2::stored_failure(&store, &platform, &[], failure))?;
+        .map_err(|failure| oauth2::stored_failure(&store, &platform, &both, failure))?;
 
     let update = Update {
         page,

@@ -63,7 +63,8 @@ pub struct Account {
     pub status: AccountStatus,
 }
 
-/// A stored account: the public view, sealed credentials, and platform extras.
+/// A stored account: the public view, sealed credentials, and platform extras, stored
+/// flat (the view's fields beside `credentials` and `extras`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccountRecord {
     /// The public view.
@@ -187,6 +188,66 @@ impl<'e> AccountStore<'e> {
             .compare_and_swap(&self.key, expected, &encode(accounts)?)?)
     }
 
+    /// Stores `records` as the user's new connection on this connector, replacing whatever
+    /// was stored: a reconnect replaces every account at once, so an account that is no
+    /// longer part of the connection goes. An account connected again (same platform and
+    /// id) keeps its first `connectedAt`. Answers the public views as stored.
+    pub fn save_connection(&self, records: Vec<AccountRecord>) -> Result<Vec<Account>, ApiError> {
+        let stored = self.update(|current| {
+            let previous = current.unwrap_or_default();
+            let mut next = records.clone();
+            for record in &mut next {
+                let again = previous.iter().find(|stored| {
+                    stored.account.platform == record.account.platform
+                        && stored.account.account_id == record.account.account_id
+                });
+                if let Some(stored) = again {
+                    record.account.connected_at = stored.account.connected_at;
+                }
+            }
+            Ok(Some(next))
+        })?;
+        Ok(stored
+            .unwrap_or_default()
+            .into_iter()
+            .map(|record| record.account)
+            .collect())
+    }
+
+    /// Writes what a refresh read into the stored account `account_id` with `apply`, and
+    /// answers the views of the accounts now stored (`None` when there are none). An
+    /// account deleted meanwhile — a disconnect won the race — is not brought back.
+    pub fn refresh_account<F>(
+        &self,
+        account_id: &str,
+        mut apply: F,
+    ) -> Result<Option<Vec<Account>>, ApiError>
+    where
+        F: FnMut(&mut AccountRecord) -> Result<(), ApiError>,
+    {
+        let stored = self.update(|current| {
+            let Some(current) = current else {
+                return Ok(None);
+            };
+            let mut next = current.to_vec();
+            let mut found = false;
+            for record in next
+                .iter_mut()
+                .filter(|record| record.account.account_id == account_id)
+            {
+                apply(record)?;
+                found = true;
+            }
+            Ok(found.then_some(next))
+        })?;
+        let views: Vec<Account> = stored
+            .unwrap_or_default()
+            .into_iter()
+            .map(|record| record.account)
+            .collect();
+        Ok((!views.is_empty()).then_some(views))
+    }
+
     /// Read-modify-write with compare-and-swap, retried when another request wins.
     /// `change` gets the current records (`None` when absent) and returns the new ones, or
     /// `None` to leave the store as it is. Answers the records now stored.
@@ -210,30 +271,51 @@ impl<'e> AccountStore<'e> {
         )))
     }
 
-    /// Marks the accounts whose ids are in `account_ids` `reconnect_required` (all when
-    /// empty), keeping everything else.
-    pub fn mark_reconnect_required(&self, account_ids: &[&str]) -> Result<(), ApiError> {
+    /// Marks `reconnect_required` the accounts whose credentials the platform refused.
+    ///
+    /// `refused` are the records as they were read before the call that was refused. Each
+    /// stored account is marked only if it still holds exactly those credentials (sealed
+    /// values are compared, and every seal is unique), with compare-and-swap against the
+    /// current value: an account that was reconnected, or whose token was rotated by a
+    /// concurrent refresh, holds credentials nobody has refused and is left alone — a late
+    /// 401 on an old token cannot flag it. Answers whether anything was marked.
+    pub fn mark_reconnect_required(&self, refused: &[&AccountRecord]) -> Result<bool, ApiError> {
+        let mut marked = false;
         self.update(|current| {
+            marked = false;
             let Some(current) = current else {
                 return Ok(None);
             };
             let mut next = current.to_vec();
             for record in &mut next {
-                if account_ids.is_empty()
-                    || account_ids.contains(&record.account.account_id.as_str())
-                {
+                let still_refused = refused.iter().any(|used| {
+                    used.account.platform == record.account.platform
+                        && used.account.account_id == record.account.account_id
+                        && used.credentials == record.credentials
+                });
+                if still_refused && record.account.status != AccountStatus::ReconnectRequired {
                     record.account.status = AccountStatus::ReconnectRequired;
+                    marked = true;
                 }
             }
-            Ok(Some(next))
+            Ok(marked.then_some(next))
         })?;
-        Ok(())
+        Ok(marked)
     }
 
     /// Deletes the stored accounts.
     pub fn delete(&self) -> Result<(), ApiError> {
         self.env.store.delete(&self.key)?;
         Ok(())
+    }
+
+    /// Deletes the stored accounts and answers how many there were.
+    pub fn delete_all(&self) -> Result<usize, ApiError> {
+        let Some(snapshot) = self.load()? else {
+            return Ok(0);
+        };
+        self.delete()?;
+        Ok(snapshot.accounts.len())
     }
 
     /// Seals `secret` into `record`'s credential field `name`.
@@ -263,6 +345,23 @@ impl<'e> AccountStore<'e> {
             ))),
             Err(error) => Err(error.into()),
         }
+    }
+
+    /// Opens `record`'s credential field `name` as the secret type `T` (an access token, a
+    /// refresh token…); a record without it is an `internal` error, since every record is
+    /// stored with the credentials its connector needs.
+    pub fn open_required<T: From<String>>(
+        &self,
+        record: &AccountRecord,
+        name: &str,
+    ) -> Result<T, ApiError> {
+        let secret = self.open(record, name)?.ok_or_else(|| {
+            ApiError::internal(format!(
+                "{}: the {} record has no {name}",
+                self.key, record.account.platform
+            ))
+        })?;
+        Ok(T::from(secret.expose_secret().to_owned()))
     }
 
     fn location(&self, record: &AccountRecord, name: &str) -> String {
@@ -330,6 +429,28 @@ mod tests {
     }
 
     #[test]
+    fn records_are_stored_flat() {
+        let mut record = AccountRecord::new(account("did:plc:abc"));
+        record
+            .credentials
+            .insert("access_token".into(), "v1.sealed".into());
+        record.set_extra("pds", "https://pds.example");
+        let value = serde_json::to_value(&record).unwrap();
+        let mut expected = serde_json::to_value(account("did:plc:abc")).unwrap();
+        expected["credentials"] = json!({"access_token": "v1.sealed"});
+        expected["extras"] = json!({"pds": "https://pds.example"});
+        assert_eq!(value, expected);
+        assert_eq!(
+            serde_json::from_value::<AccountRecord>(value).unwrap(),
+            record
+        );
+
+        let older = serde_json::to_value(account("did:plc:abc")).unwrap();
+        let read: AccountRecord = serde_json::from_value(older).unwrap();
+        assert_eq!(read, AccountRecord::new(account("did:plc:abc")));
+    }
+
+    #[test]
     fn records_round_trip_with_sealed_credentials() {
         let test = TestEnv::new();
         let env = test.env();
@@ -354,6 +475,12 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(opened.expose_secret(), "refresh-secret");
+        let typed: crate::secret::RefreshToken = store
+            .open_required(&loaded.accounts[0], "refresh_token")
+            .unwrap();
+        assert_eq!(typed.expose_secret(), "refresh-secret");
+        let missing = store.open_required::<Secret>(&loaded.accounts[0], "access_token");
+        assert_eq!(missing.unwrap_err().code(), "internal");
         assert_eq!(
             loaded.accounts[0].extra_str("pds"),
             Some("https://pds.example")
@@ -397,21 +524,108 @@ mod tests {
         assert!(!store.replace_if_unchanged(None, &[]).unwrap());
     }
 
+    fn sealed(store: &AccountStore<'_>, id: &str, token: &str) -> AccountRecord {
+        let mut record = AccountRecord::new(account(id));
+        store.seal(&mut record, "access_token", token).unwrap();
+        record
+    }
+
     #[test]
     fn mark_reconnect_required_keeps_other_accounts() {
         let test = TestEnv::new();
         let env = test.env();
         let store = AccountStore::new(&env, "facebook", &UserId::parse("u1").unwrap());
         store
-            .save(&[
-                AccountRecord::new(account("page")),
-                AccountRecord::new(account("ig")),
-            ])
+            .save(&[sealed(&store, "page", "p"), sealed(&store, "ig", "i")])
             .unwrap();
-        store.mark_reconnect_required(&["ig"]).unwrap();
+        let read = store.load().unwrap().unwrap();
+        assert!(store.mark_reconnect_required(&[&read.accounts[1]]).unwrap());
         let views = store.views().unwrap();
         assert_eq!(views[0].status, AccountStatus::Active);
         assert_eq!(views[1].status, AccountStatus::ReconnectRequired);
+        assert!(
+            !store.mark_reconnect_required(&[&read.accounts[1]]).unwrap(),
+            "marked once; nothing is written again"
+        );
+    }
+
+    #[test]
+    fn a_refusal_of_replaced_credentials_marks_nothing() {
+        let test = TestEnv::new();
+        let env = test.env();
+        let store = AccountStore::new(&env, "bluesky", &UserId::parse("u1").unwrap());
+        store.save(&[sealed(&store, "did:plc:a", "old")]).unwrap();
+        let before_call = store.load().unwrap().unwrap();
+
+        // While the call with the old token was under way, the person reconnected the same
+        // account (or a concurrent refresh rotated its token).
+        store
+            .save_connection(vec![sealed(&store, "did:plc:a", "new")])
+            .unwrap();
+        let after = store.load().unwrap().unwrap();
+
+        assert!(
+            !store
+                .mark_reconnect_required(&[&before_call.accounts[0]])
+                .unwrap()
+        );
+        assert_eq!(store.load().unwrap().unwrap(), after, "nothing written");
+        assert_eq!(store.views().unwrap()[0].status, AccountStatus::Active);
+
+        store.delete().unwrap();
+        assert!(
+            !store
+                .mark_reconnect_required(&[&after.accounts[0]])
+                .unwrap()
+        );
+        assert_eq!(store.load().unwrap(), None, "a disconnect is not undone");
+    }
+
+    #[test]
+    fn a_reconnect_keeps_connected_at_of_the_same_accounts_only() {
+        let test = TestEnv::new();
+        let env = test.env();
+        let store = AccountStore::new(&env, "facebook", &UserId::parse("u1").unwrap());
+        let at = |id: &str, time: i64| {
+            let mut record = AccountRecord::new(account(id));
+            record.account.connected_at = Timestamp::from_unix(time);
+            record
+        };
+        store
+            .save_connection(vec![at("page", 100), at("ig-old", 100)])
+            .unwrap();
+        let views = store
+            .save_connection(vec![at("page", 200), at("ig-new", 200)])
+            .unwrap();
+        let connected: Vec<(&str, i64)> = views
+            .iter()
+            .map(|view| (view.account_id.as_str(), view.connected_at.unix()))
+            .collect();
+        assert_eq!(connected, [("page", 100), ("ig-new", 200)]);
+        assert_eq!(store.views().unwrap(), views, "ig-old is gone");
+    }
+
+    #[test]
+    fn a_refresh_writes_its_account_and_never_brings_one_back() {
+        let test = TestEnv::new();
+        let env = test.env();
+        let store = AccountStore::new(&env, "bluesky", &UserId::parse("u1").unwrap());
+        assert_eq!(store.refresh_account("a", |_| Ok(())).unwrap(), None);
+
+        store.save(&[AccountRecord::new(account("a"))]).unwrap();
+        let views = store
+            .refresh_account("a", |record| {
+                record.account.handle = "new.handle".into();
+                Ok(())
+            })
+            .unwrap()
+            .expect("stored");
+        assert_eq!(views[0].handle, "new.handle");
+        assert_eq!(store.views().unwrap(), views);
+
+        store.delete().unwrap();
+        assert_eq!(store.refresh_account("a", |_| Ok(())).unwrap(), None);
+        assert_eq!(store.load().unwrap(), None);
     }
 
     #[test]

@@ -94,6 +94,15 @@ impl Config {
         })
     }
 
+    /// [`Config::base_url`] of `key`, or `default` (a platform's real host) when it is unset
+    /// or blank, so an operator sets only what differs.
+    pub fn base_url_or(&self, key: &str, default: &str) -> Result<String, ApiError> {
+        match self.optional(key)? {
+            Some(_) => self.base_url(key),
+            None => Ok(default.to_owned()),
+        }
+    }
+
     /// The HS256 secret for bearer tokens.
     pub fn access_token_secret(&self) -> Result<Secret, ApiError> {
         self.require_secret(ACCESS_TOKEN_SECRET)
@@ -185,6 +194,23 @@ mod tests {
         ] {
             assert_eq!(normalize_base_url(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn base_urls_default_only_when_unset() {
+        let c = config(&[
+            ("set", "HTTPS://Example.org/"),
+            ("blank", " "),
+            ("bad", "x"),
+        ]);
+        assert_eq!(
+            c.base_url_or("set", "https://d").unwrap(),
+            "https://example.org"
+        );
+        assert_eq!(c.base_url_or("blank", "https://d").unwrap(), "https://d");
+        assert_eq!(c.base_url_or("unset", "https://d").unwrap(), "https://d");
+        let error = c.base_url_or("bad", "https://d").unwrap_err();
+        assert!(error.public_message().contains("BAD"));
     }
 
     #[test]

@@ -83,6 +83,32 @@ pub struct DisconnectOutcome {
     pub revocation_problem: Option<String>,
 }
 
+impl DisconnectOutcome {
+    /// `removed` accounts deleted after asking the platform to end our access;
+    /// `revocation` is `Ok` when it confirmed, else what to tell people.
+    pub fn after_revocation(removed: usize, revocation: Result<(), String>) -> Self {
+        Self {
+            removed: count(removed),
+            revoked: revocation.is_ok(),
+            revocation_problem: revocation.err(),
+        }
+    }
+
+    /// `removed` accounts deleted with nothing revoked upstream: the platform has no
+    /// revocation call, or nothing was stored.
+    pub fn without_revocation(removed: usize) -> Self {
+        Self {
+            removed: count(removed),
+            revoked: false,
+            revocation_problem: None,
+        }
+    }
+}
+
+fn count(removed: usize) -> u32 {
+    u32::try_from(removed).unwrap_or(u32::MAX)
+}
+
 /// A platform connector.
 pub trait Connector {
     /// The platform this connector connects.

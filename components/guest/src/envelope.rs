@@ -56,19 +56,13 @@ pub fn failure(error: &ApiError) -> HttpResponse {
             data,
         },
     );
-    match error {
-        ApiError::MethodNotAllowed { allow } => {
-            response.headers.push(("allow".into(), allow.clone()));
-        }
-        ApiError::RateLimited {
-            retry_after: Some(seconds),
-            ..
-        } => {
-            response
-                .headers
-                .push(("retry-after".into(), seconds.to_string()));
-        }
-        _ => {}
+    if let ApiError::MethodNotAllowed { allow } = error {
+        response.headers.push(("allow".into(), allow.clone()));
+    }
+    if let Some(seconds) = error.retry_after() {
+        response
+            .headers
+            .push(("retry-after".into(), seconds.to_string()));
     }
     response
 }
@@ -136,6 +130,21 @@ mod tests {
             json!({"code": "rate_limited", "retryAfter": 30})
         );
         assert_eq!(body(&response)["success"], json!(false));
+    }
+
+    #[test]
+    fn rate_limited_without_a_hint_still_sets_retry_after() {
+        let error = ApiError::RateLimited {
+            retry_after: None,
+            message: "Slow down.".into(),
+        };
+        let response = failure(&error);
+        let default = crate::error::DEFAULT_RETRY_AFTER_SECONDS;
+        assert_eq!(
+            response.header("retry-after"),
+            Some(default.to_string().as_str())
+        );
+        assert_eq!(body(&response)["data"]["retryAfter"], json!(default));
     }
 
     #[test]

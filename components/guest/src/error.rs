@@ -5,8 +5,17 @@
 //! [`ApiError::public_message`] are the only mapping from a failure to what a caller sees,
 //! used both by the HTTP envelope (`envelope.rs`) and by the typed `connector` export
 //! (`typed.rs`, through [`ApiError::kind`]).
+//!
+//! Every `rate_limited` answer names a wait (`Retry-After`, as the contract asks): the
+//! platform's hint when it gave one, else [`DEFAULT_RETRY_AFTER_SECONDS`], applied here in
+//! [`ApiError::retry_after`] and nowhere else.
 
 use std::collections::BTreeMap;
+
+/// The wait, in seconds, a `rate_limited` answer asks for when the platform gave no hint.
+/// Platforms that throttle without a hint mostly count in windows of a minute to an hour;
+/// a minute lets a short burst drain without making people wait long for nothing.
+pub const DEFAULT_RETRY_AFTER_SECONDS: u32 = 60;
 
 /// Problems with input fields: field name (as in the request body) → messages.
 pub type FieldErrors = BTreeMap<String, Vec<String>>;
@@ -76,7 +85,8 @@ pub enum ApiError {
     /// The platform throttled us.
     #[error("rate limited (retry after {retry_after:?} s): {message}")]
     RateLimited {
-        /// Seconds to wait before trying again, when known.
+        /// Seconds to wait before trying again, when the platform said; callers see
+        /// [`ApiError::retry_after`], which fills in the default.
         retry_after: Option<u32>,
         /// What happened and what to do.
         message: String,
@@ -158,7 +168,7 @@ impl ErrorKind {
 
 /// The message shown for `internal` failures: no internals, a next step.
 const INTERNAL_MESSAGE: &str = "Something went wrong on our side. Please try again later; \
-     if it keeps happening,      contact support.";
+     if it keeps happening, contact support.";
 
 impl ApiError {
     /// A `validation_failed` error for one field.
@@ -167,6 +177,18 @@ impl ApiError {
         let mut fields = FieldErrors::new();
         fields.insert(field.to_owned(), vec![message.clone()]);
         Self::ValidationFailed { message, fields }
+    }
+
+    /// A `rate_limited` error for `platform` (its name for people) with the wait the
+    /// platform asked for, if any; the message names the wait callers will be told.
+    pub fn rate_limited(platform: &str, retry_after: Option<u32>) -> Self {
+        let seconds = retry_after.unwrap_or(DEFAULT_RETRY_AFTER_SECONDS);
+        Self::RateLimited {
+            retry_after,
+            message: format!(
+                "{platform} is limiting requests right now. Try again in {seconds} seconds."
+            ),
+        }
     }
 
     /// An `internal` error with a detail for the logs.
@@ -245,10 +267,13 @@ impl ApiError {
         }
     }
 
-    /// Seconds to wait before retrying, for `rate_limited`.
+    /// Seconds to wait before retrying: always some for `rate_limited` (the platform's
+    /// hint, else [`DEFAULT_RETRY_AFTER_SECONDS`]), none for every other error.
     pub fn retry_after(&self) -> Option<u32> {
         match self {
-            Self::RateLimited { retry_after, .. } => *retry_after,
+            Self::RateLimited { retry_after, .. } => {
+                Some(retry_after.unwrap_or(DEFAULT_RETRY_AFTER_SECONDS))
+            }
             _ => None,
         }
     }
@@ -389,6 +414,21 @@ mod tests {
         let error = ApiError::internal("kv bucket default: access denied");
         assert!(!error.public_message().contains("bucket"));
         assert!(error.to_string().contains("bucket"));
+    }
+
+    #[test]
+    fn rate_limits_always_name_a_wait() {
+        let hinted = ApiError::RateLimited {
+            retry_after: Some(7),
+            message: "m".into(),
+        };
+        assert_eq!(hinted.retry_after(), Some(7));
+        let silent = ApiError::RateLimited {
+            retry_after: None,
+            message: "m".into(),
+        };
+        assert_eq!(silent.retry_after(), Some(DEFAULT_RETRY_AFTER_SECONDS));
+        assert_eq!(ApiError::internal("x").retry_after(), None);
     }
 
     #[test]

@@ -95,15 +95,18 @@ pub mod __private {
 /// hayon_guest::export_connector!(Bluesky);
 /// ```
 ///
+/// The exports exist only when compiling for `wasm32` — the macro puts that `cfg` on what
+/// it generates, so the invocation needs none. Native builds (the unit tests) export
+/// nothing: native linkers refuse the component model's export names, such as
+/// `hayon:connector/connector@0.1.0#begin`.
+///
 /// The platform crate must also depend on `spin-sdk` (5.2, `default-features = false`):
 /// the `#[spin_sdk::http_component]` attribute used here names `::spin_sdk` in the code it
 /// generates.
 #[macro_export]
 macro_rules! export_connector {
     ($connector:ident) => {
-        // Only WebAssembly builds export: native builds (unit tests) would otherwise try to
-        // export symbols such as `hayon:connector/connector@0.1.0#begin` from a shared
-        // library, which native linkers refuse.
+        // Only WebAssembly builds export (see the macro's documentation).
         #[cfg(target_arch = "wasm32")]
         #[doc(hidden)]
         mod __hayon_connector_export {

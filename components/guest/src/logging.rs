@@ -1,15 +1,111 @@
 //! Log output of a component: `tracing` events as text lines on stderr.
 //!
-//! The host captures a component's stderr into its own log. Events carry fields
-//! (`platform`, `status`, `latency_ms`…), never a secret: secrets are in redacting types
-//! (`secret.rs`) and outbound calls log host and path only.
+//! The host captures a component's stderr into its own log and stamps each line, so an
+//! event is written as one line, `LEVEL message field=value …`, at level `INFO` and above.
+//! Events carry fields (`platform`, `status`, `latency_ms`…), never a secret: secrets are
+//! in redacting types (`secret.rs`) and outbound calls log host and path only.
+//!
+//! The subscriber is this module's own rather than `tracing-subscriber`'s: connectors open
+//! no spans and need no filtering beyond a level, and the general one was about a tenth of
+//! every component's code.
+
+use std::fmt::{self, Write as _};
+use std::io::Write as _;
+
+use tracing::field::{Field, Visit};
+use tracing::level_filters::LevelFilter;
+use tracing::span;
+use tracing::{Event, Level, Metadata, Subscriber};
+
+/// The least severe level written.
+const MAX_LEVEL: Level = Level::INFO;
 
 /// Installs the stderr subscriber once per instance (later calls do nothing).
 pub fn init() {
-    let _ = tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(false)
-        .without_time()
-        .with_target(false)
-        .try_init();
+    let _ = tracing::subscriber::set_global_default(Lines(write_to_stderr));
+}
+
+fn write_to_stderr(line: &str) {
+    // Nothing useful can be done when stderr is gone; the request goes on.
+    let _ = std::io::stderr().write_all(line.as_bytes());
+}
+
+/// Hands each event, as one line, to its function; spans are accepted and ignored.
+struct Lines<W>(W);
+
+impl<W: Fn(&str) + Send + Sync + 'static> Subscriber for Lines<W> {
+    fn enabled(&self, metadata: &Metadata<'_>) -> bool {
+        *metadata.level() <= MAX_LEVEL
+    }
+
+    fn max_level_hint(&self) -> Option<LevelFilter> {
+        Some(LevelFilter::from_level(MAX_LEVEL))
+    }
+
+    fn new_span(&self, _span: &span::Attributes<'_>) -> span::Id {
+        span::Id::from_u64(1)
+    }
+
+    fn record(&self, _span: &span::Id, _values: &span::Record<'_>) {}
+
+    fn record_follows_from(&self, _span: &span::Id, _follows: &span::Id) {}
+
+    fn event(&self, event: &Event<'_>) {
+        let mut line = Line(String::with_capacity(160));
+        line.0.push_str(event.metadata().level().as_str());
+        event.record(&mut line);
+        line.0.push('\n');
+        (self.0)(&line.0);
+    }
+
+    fn enter(&self, _span: &span::Id) {}
+
+    fn exit(&self, _span: &span::Id) {}
+}
+
+/// An event's fields, appended to its line: the message as it is, the others as
+/// `name=value` (text as written, everything else in its `Debug` form).
+struct Line(String);
+
+impl Visit for Line {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.record_debug(field, &format_args!("{value}"));
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        // Writing into a `String` cannot fail.
+        let _ = match field.name() {
+            "message" => write!(self.0, " {value:?}"),
+            name => write!(self.0, " {name}={value:?}"),
+        };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+
+    #[test]
+    fn one_line_per_event_with_its_fields() {
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let sink = Arc::clone(&lines);
+        let subscriber = Lines(move |line: &str| {
+            if let Ok(mut lines) = sink.lock() {
+                lines.push(line.to_owned());
+            }
+        });
+        tracing::subscriber::with_default(subscriber, || {
+            let user = "u1";
+            let status: Option<u16> = Some(429);
+            tracing::warn!(platform = "demo", %user, ?status, latency_ms = 12_u64, "refused");
+            tracing::debug!(platform = "demo", "not written");
+        });
+        let lines = lines.lock().expect("lines").clone();
+        assert_eq!(
+            lines,
+            ["WARN refused platform=demo user=u1 status=Some(429) latency_ms=12\n"]
+        );
+    }
 }

@@ -18,8 +18,8 @@
 //!   time from which `expires_in` counts;
 //! * [`connect_failure`] and [`stored_failure`]: the two places an [`UpstreamFailure`]
 //!   becomes what the caller sees — a callback reason while connecting, or an
-//!   [`ApiError`] (marking the account `reconnect_required` when its credentials died)
-//!   for a stored account;
+//!   [`ApiError`] (marking the account `reconnect_required` when the credentials it still
+//!   holds are the ones that died) for a stored account;
 //! * [`meta`]: the error vocabulary of Meta's Graph APIs (Facebook, Instagram, Threads).
 //!
 //! The callback's order of checks: a platform error (`error=access_denied` is
@@ -32,7 +32,7 @@ use std::collections::BTreeMap;
 
 use serde::de::DeserializeOwned;
 
-use crate::account::AccountStore;
+use crate::account::{AccountRecord, AccountStore};
 use crate::auth::UserId;
 use crate::callback::{CallbackError, CallbackQuery, CallbackReason};
 use crate::config::Config;
@@ -410,12 +410,14 @@ pub fn connect_failure(platform: &Platform, failure: UpstreamFailure) -> Callbac
 }
 
 /// A failure of a call made with a stored account's credentials, as the caller's error.
-/// When the credentials are dead the accounts named by `account_ids` (all when empty) are
-/// marked `reconnect_required` first; throttling and outages leave them as they are.
+/// When the credentials are dead, `used` — the records as read before the call, whose
+/// credentials it used — are marked `reconnect_required` first, each only if it still
+/// holds those credentials ([`AccountStore::mark_reconnect_required`]); throttling and
+/// outages leave the accounts as they are.
 pub fn stored_failure(
     store: &AccountStore<'_>,
     platform: &Platform,
-    account_ids: &[&str],
+    used: &[&AccountRecord],
     failure: UpstreamFailure,
 ) -> ApiError {
     tracing::warn!(
@@ -425,8 +427,11 @@ pub fn stored_failure(
         class = ?failure.class,
         "call with stored credentials failed"
     );
+    // Limitation: when the account was reconnected while this call was under way, it is
+    // left alone, but this answer is still `reconnect_required` for the refused token; the
+    // next status or refresh shows the new connection (only Bluesky retries with it).
     if failure.class == FailureClass::CredentialsDead
-        && let Err(error) = store.mark_reconnect_required(account_ids)
+        && let Err(error) = store.mark_reconnect_required(used)
     {
         return error;
     }
@@ -438,7 +443,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::account::{Account, AccountRecord, AccountStatus};
+    use crate::account::{Account, AccountStatus};
     use crate::connector::AuthKind;
     use crate::outbound::{Method, TransportError};
     use crate::state::pkce_challenge;
@@ -760,7 +765,7 @@ mod tests {
         );
     }
 
-    fn stored_account(test: &TestEnv) {
+    fn stored_account(test: &TestEnv) -> AccountRecord {
         let env = test.env();
         let now = crate::testing::TEST_START;
         let account = Account {
@@ -775,21 +780,25 @@ mod tests {
             expires_at: None,
             status: AccountStatus::Active,
         };
-        AccountStore::new(&env, "demo", &user("u1"))
-            .save(&[AccountRecord::new(account)])
-            .expect("saved");
+        let store = AccountStore::new(&env, "demo", &user("u1"));
+        let mut record = AccountRecord::new(account);
+        store
+            .seal(&mut record, "access_token", "t1")
+            .expect("sealed");
+        store.save(std::slice::from_ref(&record)).expect("saved");
+        record
     }
 
     #[test]
     fn dead_stored_credentials_mark_the_account_and_answer_409() {
         let test = TestEnv::new();
-        stored_account(&test);
+        let used = stored_account(&test);
         let env = test.env();
         let store = AccountStore::new(&env, "demo", &user("u1"));
         let error = stored_failure(
             &store,
             &DEMO,
-            &["42"],
+            &[&used],
             UpstreamFailure::new(FailureClass::CredentialsDead),
         );
         assert_eq!((error.code(), error.status()), ("reconnect_required", 409));
@@ -802,7 +811,7 @@ mod tests {
     #[test]
     fn throttling_of_stored_credentials_leaves_the_account_alone() {
         let test = TestEnv::new();
-        stored_account(&test);
+        let used = stored_account(&test);
         let env = test.env();
         let store = AccountStore::new(&env, "demo", &user("u1"));
         let before = store.load().expect("load");
@@ -811,7 +820,7 @@ mod tests {
             retry_after: Some(30),
             ..UpstreamFailure::new(FailureClass::Transient)
         };
-        let error = stored_failure(&store, &DEMO, &[], throttled);
+        let error = stored_failure(&store, &DEMO, &[&used], throttled);
         assert_eq!((error.status(), error.retry_after()), (429, Some(30)));
         assert_eq!(store.load().expect("load"), before);
     }

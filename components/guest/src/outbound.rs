@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC};
 use serde::Serialize;
 
 use crate::error::ApiError;
@@ -21,9 +21,20 @@ const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'~');
 
 /// Percent-encodes `value` per RFC 3986 (everything but `A-Z a-z 0-9 - . _ ~`, upper-case
-/// hex). This is also the encoding OAuth 1.0a signatures need (RFC 5849 §3.6).
+/// hex, a space as `%20`). This is also exactly the encoding OAuth 1.0a signatures need
+/// (RFC 5849 §3.6), byte for byte.
+///
+/// ```
+/// use hayon_guest::outbound::percent_encode;
+/// assert_eq!(percent_encode("a b*c~é"), "a%20b%2Ac~%C3%A9");
+/// ```
 pub fn percent_encode(value: &str) -> String {
-    utf8_percent_encode(value, UNRESERVED).to_string()
+    percent_encode_bytes(value.as_bytes())
+}
+
+/// [`percent_encode`] for bytes that need not be UTF-8 (decoded form values).
+pub fn percent_encode_bytes(bytes: &[u8]) -> String {
+    percent_encoding::percent_encode(bytes, UNRESERVED).to_string()
 }
 
 /// A query string (`a=1&b=x%20y`) from pairs, each name and value [`percent_encode`]d.
@@ -249,6 +260,22 @@ impl OutboundResponse {
         })
     }
 
+    /// Whether the answer is an HTML page — by content type, or by a body that starts
+    /// with `<` — as the error pages of proxies and load balancers are. Useful where a
+    /// platform's own answers are not JSON either (form-encoded or plain-text bodies).
+    pub fn looks_like_html(&self) -> bool {
+        let html_type = self.header("content-type").is_some_and(|value| {
+            value
+                .split(';')
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .eq_ignore_ascii_case("text/html")
+        });
+        let first = self.body.iter().find(|byte| !byte.is_ascii_whitespace());
+        html_type || first == Some(&b'<')
+    }
+
     /// The body parsed as JSON, `None` when it is not JSON (HTML error pages, truncated
     /// bodies, garbage). The content type is not trusted either way.
     pub fn json_body(&self) -> Option<serde_json::Value> {
@@ -384,5 +411,15 @@ mod tests {
         assert_eq!(html.json_body(), None);
         let problem = OutboundResponse::with_body(400, "application/problem+json", "{}");
         assert!(problem.has_json_content_type());
+    }
+
+    #[test]
+    fn html_detection() {
+        assert!(OutboundResponse::with_body(502, "Text/HTML; charset=utf-8", "").looks_like_html());
+        assert!(OutboundResponse::with_body(401, "text/plain", "\n  <html>").looks_like_html());
+        assert!(
+            !OutboundResponse::with_body(401, "text/plain", "oauth_problem=x").looks_like_html()
+        );
+        assert!(!OutboundResponse::with_body(200, "", "").looks_like_html());
     }
 }

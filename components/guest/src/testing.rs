@@ -33,7 +33,9 @@ impl ConfigSource for SharedConfig {
     }
 }
 
-/// A test's shared storage, configuration and clock.
+/// A test's shared storage, configuration and clock. Clones share all three, like two
+/// component instances on one host.
+#[derive(Clone)]
 pub struct TestEnv {
     /// The key-value data every [`Env`] made here shares.
     pub store: MemoryStore,

@@ -140,18 +140,9 @@ impl UpstreamFailure {
                      Connect the account again."
                 ),
             },
-            (FailureClass::Transient, _) if self.rate_limited => ApiError::RateLimited {
-                retry_after: self.retry_after,
-                message: match self.retry_after {
-                    Some(seconds) => format!(
-                        "{platform} is limiting requests right now. \
-                         Try again in {seconds} seconds."
-                    ),
-                    None => format!(
-                        "{platform} is limiting requests right now. Try again in a few minutes."
-                    ),
-                },
-            },
+            (FailureClass::Transient, _) if self.rate_limited => {
+                ApiError::rate_limited(platform, self.retry_after)
+            }
             (FailureClass::Transient, _) => ApiError::UpstreamUnavailable {
                 message: format!(
                     "{platform} is not answering properly right now. \

@@ -3,26 +3,18 @@
 //! Only the fields the connector uses are read; everything else a server sends (and forks
 //! send a lot) is ignored. Missing optional fields never fail a connection.
 
+use hayon_guest::secret::AccessToken;
 use serde::Deserialize;
 
 /// The token endpoint's answer. Mastodon tokens carry no `expires_in` and no
 /// `refresh_token`: they live until the user revokes the app.
-#[derive(Deserialize)]
+#[derive(Debug, Deserialize)]
 pub struct TokenResponse {
     /// The bearer token for the API.
-    pub access_token: String,
+    pub access_token: AccessToken,
     /// The scopes actually granted, space separated.
     #[serde(default)]
     pub scope: Option<String>,
-}
-
-impl std::fmt::Debug for TokenResponse {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TokenResponse")
-            .field("access_token", &"[redacted]")
-            .field("scope", &self.scope)
-            .finish()
-    }
 }
 
 /// The account `verify_credentials` describes (a subset of Mastodon's CredentialAccount).
@@ -106,7 +98,7 @@ mod tests {
         let body = br#"{"access_token":"tok-1","token_type":"Bearer","scope":"read write push",
             "created_at":1573979017}"#;
         let token: TokenResponse = serde_json::from_slice(body).expect("parses");
-        assert_eq!(token.access_token, "tok-1");
+        assert_eq!(token.access_token.expose_secret(), "tok-1");
         assert_eq!(token.scope.as_deref(), Some("read write push"));
         assert!(!format!("{token:?}").contains("tok-1"));
     }

@@ -17,7 +17,7 @@ use hayon_guest::callback::CallbackError;
 use hayon_guest::oauth2::{
     self, AuthorizeUrl, PkceMode, Received, TokenTransport, generic_classifier,
 };
-use hayon_guest::secret::{AccessToken, Secret};
+use hayon_guest::secret::Secret;
 use hayon_guest::{
     AccountStore, ApiError, BeginOutcome, CallbackQuery, CallbackReason, Completion, Connector,
     Env, Phase, UserId,
@@ -43,7 +43,8 @@ pub fn begin(env: &Env, user: &UserId) -> Result<BeginOutcome, ApiError> {
         .param("scope", &settings.scopes.as_param())
         .authorization(&authorization)
         .build();
-    tracing::info!(platform = "mastodon", %user, instance = settings.instance.base(), "authorization begun");
+    let instance = settings.instance.base();
+    tracing::info!(platform = "mastodon", %user, instance, "authorization begun");
     Ok(BeginOutcome::Redirect(url))
 }
 
@@ -75,7 +76,7 @@ pub fn complete(env: &Env, query: &CallbackQuery) -> Result<Completion, Callback
     let token: Received<TokenResponse> =
         oauth2::exchange(env, &request, Phase::Connect, generic_classifier)
             .map_err(|failure| oauth2::connect_failure(&platform, failure))?;
-    let access_token = AccessToken::new(token.value.access_token);
+    let access_token = token.value.access_token;
 
     let account = profile::verify_credentials(env, &settings.instance, &access_token)
         .map_err(|failure| CallbackError::from(failure.into_api(Phase::Connect)))?;
@@ -83,22 +84,18 @@ pub fn complete(env: &Env, query: &CallbackQuery) -> Result<Completion, Callback
 
     let store = AccountStore::new(env, platform.id, &authorized.user);
     let now = env.now();
-    let connected_at = store
-        .load()?
-        .and_then(|previous| {
-            previous
-                .accounts
-                .into_iter()
-                .find(|record| record.account.account_id == account.id)
-        })
-        .map_or(now, |record| record.account.connected_at);
-    let mut record = profile::new_record(&account, &settings.instance, &domain, connected_at, now);
+    let mut record = profile::new_record(&account, &settings.instance, &domain, now, now);
     store.seal(&mut record, ACCESS_TOKEN, access_token.expose_secret())?;
-    store.save(std::slice::from_ref(&record))?;
+    let accounts = store.save_connection(vec![record])?;
 
-    tracing::info!(platform = "mastodon", user = %authorized.user, account = %account.id, "connected");
+    tracing::info!(
+        platform = "mastodon",
+        user = %authorized.user,
+        account = %account.id,
+        "connected"
+    );
     Ok(Completion {
         user: authorized.user,
-        accounts: vec![record.account],
+        accounts,
     })
 }

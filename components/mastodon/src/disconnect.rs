@@ -24,11 +24,7 @@ const REVOKE_BY_HAND: &str = "You can remove Hayon under Preferences → Account
 pub fn disconnect(env: &Env, user: &UserId) -> Result<DisconnectOutcome, ApiError> {
     let store = AccountStore::new(env, Mastodon::PLATFORM.id, user);
     let Some(snapshot) = store.load()? else {
-        return Ok(DisconnectOutcome {
-            removed: 0,
-            revoked: false,
-            revocation_problem: None,
-        });
+        return Ok(DisconnectOutcome::without_revocation(0));
     };
 
     let mut problems = Vec::new();
@@ -40,14 +36,14 @@ pub fn disconnect(env: &Env, user: &UserId) -> Result<DisconnectOutcome, ApiErro
     }
     store.delete()?;
 
-    let removed = u32::try_from(snapshot.accounts.len()).unwrap_or(u32::MAX);
+    let removed = snapshot.accounts.len();
     tracing::info!(platform = "mastodon", %user, removed, "disconnected");
-    Ok(DisconnectOutcome {
-        removed,
-        revoked: problems.is_empty(),
-        revocation_problem: (!problems.is_empty())
-            .then(|| format!("{} {REVOKE_BY_HAND}", problems.join(" "))),
-    })
+    let revocation = if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("{} {REVOKE_BY_HAND}", problems.join(" ")))
+    };
+    Ok(DisconnectOutcome::after_revocation(removed, revocation))
 }
 
 /// Revokes `record`'s token; the error is a sentence for people.

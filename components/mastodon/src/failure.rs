@@ -144,7 +144,8 @@ mod tests {
     fn a_refused_code_is_a_plain_refusal() {
         let response = OutboundResponse::json(
             400,
-            &json!({"error": "invalid_grant", "error_description": "The provided grant is invalid"}),
+            &json!({"error": "invalid_grant",
+                    "error_description": "The provided grant is invalid"}),
         );
         let failure = classify(&response, NOW);
         let MastodonFailure::Upstream(failure) = failure else {

@@ -85,7 +85,8 @@ impl Fake {
                     instance.tokens.push(token.clone());
                     OutboundResponse::json(
                         200,
-                        &json!({"access_token": token, "token_type": "Bearer", "scope": "read write push", "created_at": 1}),
+                        &json!({"access_token": token, "token_type": "Bearer",
+                                "scope": "read write push", "created_at": 1}),
                     )
                 }
                 "/api/v1/accounts/verify_credentials" => {
@@ -93,7 +94,10 @@ impl Fake {
                         return answer;
                     }
                     let bearer = request.header_value("authorization").unwrap_or_default();
-                    let known = instance.tokens.iter().any(|t| bearer == format!("Bearer {t}"));
+                    let known = instance
+                        .tokens
+                        .iter()
+                        .any(|t| bearer == format!("Bearer {t}"));
                     if !known {
                         return OutboundResponse::json(
                             401,
@@ -102,11 +106,14 @@ impl Fake {
                     }
                     OutboundResponse::json(
                         200,
-                        &json!({"id": "109", "username": "alice", "acct": "alice", "display_name": "Alice",
-                                "url": "https://social.example/@alice", "avatar": "https://files.example/a.png"}),
+                        &json!({"id": "109", "username": "alice", "acct": "alice",
+                                "display_name": "Alice", "url": "https://social.example/@alice",
+                                "avatar": "https://files.example/a.png"}),
                     )
                 }
-                "/api/v2/instance" => OutboundResponse::json(200, &json!({"domain": "example.org"})),
+                "/api/v2/instance" => {
+                    OutboundResponse::json(200, &json!({"domain": "example.org"}))
+                }
                 "/oauth/revoke" => {
                     instance.revoked.push(form["token"].clone());
                     instance.tokens.retain(|t| *t != form["token"]);
@@ -307,6 +314,38 @@ fn dead_tokens_throttling_and_outages_on_refresh() {
         status["data"]["accounts"][0]["status"],
         "reconnect_required"
     );
+}
+
+#[test]
+fn a_late_refusal_of_a_replaced_token_leaves_the_reconnected_account_alone() {
+    let (test, fake) = configured();
+    let approved = fake.approve(&connect(&test, &fake, "u1"));
+    callback(&test, &fake, &approved);
+
+    // The refresh reads token-1; while Mastodon is being asked, the person reconnects in
+    // another tab (token-2), and then the instance refuses token-1.
+    let racing = {
+        let (test, fake) = (test.clone(), fake.clone());
+        test.clone().env_with(
+            move |request: &OutboundRequest| -> Result<_, TransportError> {
+                let old = request.header_value("authorization") == Some("Bearer token-1");
+                if old && request.url.ends_with("/verify_credentials") {
+                    let approved = fake.approve(&connect(&test, &fake, "u1"));
+                    callback(&test, &fake, &approved);
+                    fake.with(|instance| instance.tokens.retain(|t| t != "token-1"));
+                }
+                Ok(fake.answer(request))
+            },
+        )
+    };
+    let request = HttpRequest::new("GET", "/api/platform/mastodon/refresh")
+        .with_header("authorization", &test.bearer("u1"));
+    assert_eq!(serve::<Mastodon>(&racing, &request).status, 409);
+
+    let status = json_of(&call(&test, &fake, "GET", "status", "u1"));
+    assert_eq!(status["data"]["accounts"][0]["status"], "active");
+    let refreshed = call(&test, &fake, "GET", "refresh", "u1");
+    assert_eq!(refreshed.status, 200, "token-2 works");
 }
 
 #[test]

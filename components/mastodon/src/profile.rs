@@ -138,7 +138,8 @@ mod tests {
             assert_eq!(request.header_value("authorization"), Some("Bearer tok"));
             Ok(OutboundResponse::json(
                 200,
-                &json!({"id": "7", "username": "alice", "display_name": "", "url": "https://social.example/@alice"}),
+                &json!({"id": "7", "username": "alice", "display_name": "",
+                        "url": "https://social.example/@alice"}),
             ))
         });
         let account =

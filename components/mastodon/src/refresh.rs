@@ -35,7 +35,7 @@ pub fn refresh(env: &Env, user: &UserId) -> Result<Vec<Account>, ApiError> {
             return Err(oauth2::stored_failure(
                 &store,
                 &platform,
-                &[&account_id],
+                &[&record],
                 failure,
             ));
         }
@@ -47,34 +47,14 @@ pub fn refresh(env: &Env, user: &UserId) -> Result<Vec<Account>, ApiError> {
     };
 
     let now = env.now();
-    let stored = store.update(|current| {
-        let Some(current) = current else {
-            // Disconnected meanwhile: do not bring the account back.
-            return Ok(None);
-        };
-        let next = current
-            .iter()
-            .cloned()
-            .map(|mut record| {
-                if record.account.account_id == account_id {
-                    apply(&mut record, &account, &domain, now);
-                }
-                record
-            })
-            .collect();
-        Ok(Some(next))
-    })?;
-    let accounts: Vec<Account> = stored
-        .unwrap_or_default()
-        .into_iter()
-        .map(|record| record.account)
-        .collect();
-    if accounts.is_empty() {
-        return Err(ApiError::NotConnected {
+    store
+        .refresh_account(&account_id, |record| {
+            apply(record, &account, &domain, now);
+            Ok(())
+        })?
+        .ok_or_else(|| ApiError::NotConnected {
             platform: platform.name.to_owned(),
-        });
-    }
-    Ok(accounts)
+        })
 }
 
 /// Updates `record` with what `verify_credentials` said at `now`.
@@ -102,10 +82,7 @@ pub fn stored_token(
     store: &AccountStore<'_>,
     record: &AccountRecord,
 ) -> Result<AccessToken, ApiError> {
-    let token = store
-        .open(record, ACCESS_TOKEN)?
-        .ok_or_else(|| ApiError::internal("mastodon record without an access token"))?;
-    Ok(AccessToken::new(token.expose_secret()))
+    store.open_required(record, ACCESS_TOKEN)
 }
 
 /// The instance the token belongs to: the one stored with it, else the configured one.

@@ -1,13 +1,13 @@
 //! Threads' answers, as we read them: tokens, the profile, and the ids in them.
 //!
 //! Threads user ids exceed 2^53 and the code exchange has returned `user_id` as a JSON
-//! number. An id is therefore read as the exact text the platform sent ([`ThreadsId`]),
-//! never through a floating-point number; the account id we store comes from `/me`.
+//! number. An id is therefore read as the exact text the platform sent ([`GraphId`], shared
+//! with the other Meta APIs), never through a floating-point number; the account id we
+//! store comes from `/me`.
 
-use std::fmt;
-
-use serde::{Deserialize, Deserializer, de};
-use serde_json::value::RawValue;
+use hayon_guest::oauth2::meta::GraphId;
+use hayon_guest::secret::AccessToken;
+use serde::Deserialize;
 
 /// The scopes we ask for, comma separated as Threads wants them.
 pub const SCOPES: &str = "threads_basic,threads_content_publish,threads_manage_insights";
@@ -19,65 +19,21 @@ pub const PROFILE_FIELDS: &str =
 /// Token age from which Threads accepts `th_refresh_token` (24 hours).
 pub const REFRESH_MIN_AGE_SECONDS: i64 = 24 * 60 * 60;
 
-/// A Threads id: digits, kept exactly as sent whether it came as a string or a number.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ThreadsId(String);
-
-impl ThreadsId {
-    /// The id's digits.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for ThreadsId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl<'de> Deserialize<'de> for ThreadsId {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let raw = Box::<RawValue>::deserialize(deserializer)?;
-        let text = raw.get().trim();
-        let digits = if text.starts_with('"') {
-            serde_json::from_str::<String>(text).map_err(de::Error::custom)?
-        } else {
-            text.to_owned()
-        };
-        let valid =
-            !digits.is_empty() && digits.len() <= 32 && digits.bytes().all(|b| b.is_ascii_digit());
-        if !valid {
-            return Err(de::Error::custom("a Threads id must be a string of digits"));
-        }
-        Ok(Self(digits))
-    }
-}
-
 /// The code exchange's answer: a short-lived (one hour) token.
-#[derive(Deserialize)]
+#[derive(Debug, Deserialize)]
 pub struct ShortLivedToken {
     /// The short-lived token; only ever exchanged for a long-lived one.
-    pub access_token: String,
+    pub access_token: AccessToken,
     /// The user id, exact; may be absent.
     #[serde(default)]
-    pub user_id: Option<ThreadsId>,
-}
-
-impl fmt::Debug for ShortLivedToken {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ShortLivedToken")
-            .field("access_token", &"[redacted]")
-            .field("user_id", &self.user_id)
-            .finish()
-    }
+    pub user_id: Option<GraphId>,
 }
 
 /// The answer of `th_exchange_token` and `th_refresh_token`: a long-lived (~60 days) token.
-#[derive(Deserialize)]
+#[derive(Debug, Deserialize)]
 pub struct LongLivedToken {
     /// The long-lived token, which is also its own refresh credential.
-    pub access_token: String,
+    pub access_token: AccessToken,
     /// Seconds until it expires, counted from our receipt of the answer.
     #[serde(default)]
     pub expires_in: Option<u64>,
@@ -91,20 +47,11 @@ impl LongLivedToken {
     }
 }
 
-impl fmt::Debug for LongLivedToken {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("LongLivedToken")
-            .field("access_token", &"[redacted]")
-            .field("expires_in", &self.expires_in)
-            .finish()
-    }
-}
-
 /// The profile `/v1.0/me` describes.
 #[derive(Debug, Deserialize)]
 pub struct Profile {
     /// The app-scoped user id.
-    pub id: ThreadsId,
+    pub id: GraphId,
     /// The user name (the same as on Instagram).
     pub username: String,
     /// The display name, when set.
@@ -154,13 +101,13 @@ mod tests {
         let body = br#"{"access_token":"short","user_id":17841405822304914123}"#;
         let token: ShortLivedToken = serde_json::from_slice(body).expect("parses");
         assert_eq!(
-            token.user_id.as_ref().map(ThreadsId::as_str),
+            token.user_id.as_ref().map(GraphId::as_str),
             Some("17841405822304914123")
         );
         let near_limit = br#"{"access_token":"short","user_id":9007199254740993}"#;
         let token: ShortLivedToken = serde_json::from_slice(near_limit).expect("parses");
         assert_eq!(
-            token.user_id.as_ref().map(ThreadsId::as_str),
+            token.user_id.as_ref().map(GraphId::as_str),
             Some("9007199254740993")
         );
         assert!(!format!("{token:?}").contains("short"));
@@ -172,7 +119,7 @@ mod tests {
             serde_json::from_slice(br#"{"access_token":"t","user_id":"9007199254740993"}"#)
                 .expect("parses");
         assert_eq!(
-            token.user_id.map(|id| id.0).as_deref(),
+            token.user_id.as_ref().map(GraphId::as_str),
             Some("9007199254740993")
         );
         let token: ShortLivedToken =

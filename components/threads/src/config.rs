@@ -2,7 +2,7 @@
 //!
 //! | key | meaning |
 //! |---|---|
-//! | `threads_app_id` | the Threads app id — not the Facebook app id of the same Meta app (required) |
+//! | `threads_app_id` | the Threads app id, not the Meta app's Facebook id (required) |
 //! | `threads_app_secret` | the Threads app secret (required, secret) |
 //! | `threads_graph_url` | the API host (default `https://graph.threads.net`) |
 //! | `threads_authorize_url` | the authorization window's host (default `https://threads.net`) |
@@ -28,14 +28,7 @@ pub const DEFAULT_AUTHORIZE_URL: &str = "https://threads.net";
 
 /// The API base URL (default when unset), without a trailing slash.
 pub fn graph_url(env: &Env) -> Result<String, ApiError> {
-    base_url(env, GRAPH_URL, DEFAULT_GRAPH_URL)
-}
-
-fn base_url(env: &Env, key: &str, default: &str) -> Result<String, ApiError> {
-    if env.config.optional(key)?.is_none() {
-        return Ok(default.to_owned());
-    }
-    env.config.base_url(key)
+    env.config.base_url_or(GRAPH_URL, DEFAULT_GRAPH_URL)
 }
 
 /// Everything connecting needs.
@@ -59,7 +52,9 @@ impl ConnectSettings {
                 client_secret: env.config.require_secret(APP_SECRET)?,
             },
             graph_url: graph_url(env)?,
-            authorize_url: base_url(env, AUTHORIZE_URL, DEFAULT_AUTHORIZE_URL)?,
+            authorize_url: env
+                .config
+                .base_url_or(AUTHORIZE_URL, DEFAULT_AUTHORIZE_URL)?,
             redirect_uri: RedirectUri::from_config(&env.config, "threads")?,
         })
     }

@@ -15,9 +15,9 @@ use std::collections::BTreeMap;
 
 use hayon_guest::callback::CallbackError;
 use hayon_guest::oauth2::{self, AuthorizeUrl, PkceMode, Received, TokenTransport, meta};
-use hayon_guest::secret::AccessToken;
 use hayon_guest::{
-    AccountStore, ApiError, BeginOutcome, CallbackQuery, Completion, Connector, Env, Phase, UserId,
+    AccountRecord, AccountStore, ApiError, BeginOutcome, CallbackQuery, Completion, Connector, Env,
+    Phase, UserId,
 };
 
 use crate::Threads;
@@ -66,7 +66,7 @@ pub fn complete(env: &Env, query: &CallbackQuery) -> Result<Completion, Callback
     );
     let short: Received<ShortLivedToken> =
         oauth2::exchange(env, &request, Phase::Connect, meta::classify).map_err(failed)?;
-    let short_token = AccessToken::new(short.value.access_token);
+    let short_token = short.value.access_token;
 
     let request = oauth2::token_request(
         &oauth2::endpoint(&settings.graph_url, "/access_token"),
@@ -82,36 +82,27 @@ pub fn complete(env: &Env, query: &CallbackQuery) -> Result<Completion, Callback
     );
     let long: Received<LongLivedToken> =
         oauth2::exchange(env, &request, Phase::Connect, meta::classify).map_err(failed)?;
-    let token = AccessToken::new(long.value.access_token.clone());
+    let token = long.value.access_token.clone();
 
     let profile =
         profile::read_profile(env, &settings.graph_url, &token, Phase::Connect).map_err(failed)?;
 
     let store = AccountStore::new(env, platform.id, &authorized.user);
     let now = env.now();
-    let connected_at = store
-        .load()?
-        .and_then(|previous| {
-            previous
-                .accounts
-                .into_iter()
-                .find(|record| record.account.account_id == profile.id.as_str())
-        })
-        .map_or(now, |record| record.account.connected_at);
     let expires_at = profile::expiry(&long);
-    let mut record = hayon_guest::AccountRecord::new(profile::account_view(
-        &profile,
-        connected_at,
-        now,
-        expires_at,
-    ));
+    let mut record = AccountRecord::new(profile::account_view(&profile, now, now, expires_at));
     profile::note_token(&mut record, long.received_at, expires_at);
     store.seal(&mut record, ACCESS_TOKEN, token.expose_secret())?;
-    store.save(std::slice::from_ref(&record))?;
+    let accounts = store.save_connection(vec![record])?;
 
-    tracing::info!(platform = "threads", user = %authorized.user, account = %profile.id, "connected");
+    tracing::info!(
+        platform = "threads",
+        user = %authorized.user,
+        account = %profile.id,
+        "connected"
+    );
     Ok(Completion {
         user: authorized.user,
-        accounts: vec![record.account],
+        accounts,
     })
 }

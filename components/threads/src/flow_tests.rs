@@ -84,7 +84,8 @@ impl Fake {
                     _ => OutboundResponse::json(
                         400,
                         &json!({"error_type": "OAuthException", "code": 400,
-                                "error_message": "Matching code was not found or was already used"}),
+                                "error_message":
+                                    "Matching code was not found or was already used"}),
                     ),
                 },
                 "/access_token" => {
@@ -95,7 +96,8 @@ impl Fake {
                     api.long.push(token.clone());
                     OutboundResponse::json(
                         200,
-                        &json!({"access_token": token, "token_type": "bearer", "expires_in": 5_183_944}),
+                        &json!({"access_token": token, "token_type": "bearer",
+                                "expires_in": 5_183_944}),
                     )
                 }
                 "/refresh_access_token" => {
@@ -110,7 +112,8 @@ impl Fake {
                     api.long.push(token.clone());
                     OutboundResponse::json(
                         200,
-                        &json!({"access_token": token, "token_type": "bearer", "expires_in": 5_184_000}),
+                        &json!({"access_token": token, "token_type": "bearer",
+                                "expires_in": 5_184_000}),
                     )
                 }
                 "/v1.0/me" => {

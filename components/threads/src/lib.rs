@@ -57,15 +57,9 @@ impl Connector for Threads {
 
     /// Deletes our record; Threads offers no call to revoke a user's token.
     fn disconnect(env: &Env, user: &UserId) -> Result<DisconnectOutcome, ApiError> {
-        let store = AccountStore::new(env, Self::PLATFORM.id, user);
-        let removed = store.views()?.len();
-        store.delete()?;
+        let removed = AccountStore::new(env, Self::PLATFORM.id, user).delete_all()?;
         tracing::info!(platform = "threads", %user, removed, "disconnected");
-        Ok(DisconnectOutcome {
-            removed: u32::try_from(removed).unwrap_or(u32::MAX),
-            revoked: false,
-            revocation_problem: None,
-        })
+        Ok(DisconnectOutcome::without_revocation(removed))
     }
 }
 

@@ -14,8 +14,7 @@
 use hayon_guest::oauth2::{self, Received, TokenTransport, meta};
 use hayon_guest::secret::AccessToken;
 use hayon_guest::{
-    Account, AccountRecord, AccountStatus, AccountStore, ApiError, Connector, Env, FailureClass,
-    Phase, UserId,
+    Account, AccountRecord, AccountStore, ApiError, Connector, Env, FailureClass, Phase, UserId,
 };
 
 use crate::Threads;
@@ -27,21 +26,24 @@ use crate::profile::{self, ACCESS_TOKEN};
 pub fn refresh(env: &Env, user: &UserId) -> Result<Vec<Account>, ApiError> {
     let platform = Threads::PLATFORM;
     let store = AccountStore::new(env, platform.id, user);
-    let record = store
+    // The record whose token the next call uses, as stored.
+    let mut used = store
         .load()?
         .and_then(|snapshot| snapshot.accounts.into_iter().next())
         .ok_or_else(|| ApiError::NotConnected {
             platform: platform.name.to_owned(),
         })?;
-    let account_id = record.account.account_id.clone();
+    let account_id = used.account.account_id.clone();
     let graph_url = config::graph_url(env)?;
-    let mut token = stored_token(&store, &record)?;
+    let mut token = stored_token(&store, &used)?;
 
-    if refresh_due(profile::token_issued_at(&record).unix(), env.now().unix()) {
+    if refresh_due(profile::token_issued_at(&used).unix(), env.now().unix()) {
         match extend(env, &graph_url, &token) {
             Ok(renewed) => {
-                token = AccessToken::new(renewed.value.access_token.clone());
-                save_token(&store, &account_id, &renewed)?;
+                token = renewed.value.access_token.clone();
+                if let Some(saved) = save_token(&store, &account_id, &renewed)? {
+                    used = saved;
+                }
             }
             Err(failure) if failure.class == FailureClass::RequestError => {
                 tracing::info!(
@@ -52,57 +54,25 @@ pub fn refresh(env: &Env, user: &UserId) -> Result<Vec<Account>, ApiError> {
                 );
             }
             Err(failure) => {
-                return Err(oauth2::stored_failure(
-                    &store,
-                    &platform,
-                    &[&account_id],
-                    failure,
-                ));
+                return Err(oauth2::stored_failure(&store, &platform, &[&used], failure));
             }
         }
     }
 
     let profile = profile::read_profile(env, &graph_url, &token, Phase::Stored)
-        .map_err(|failure| oauth2::stored_failure(&store, &platform, &[&account_id], failure))?;
+        .map_err(|failure| oauth2::stored_failure(&store, &platform, &[&used], failure))?;
 
     let now = env.now();
-    let stored = store.update(|current| {
-        let Some(current) = current else {
-            // Disconnected meanwhile: do not bring the account back.
-            return Ok(None);
-        };
-        let next = current
-            .iter()
-            .cloned()
-            .map(|mut record| {
-                if record.account.account_id == account_id {
-                    let view = profile::account_view(
-                        &profile,
-                        record.account.connected_at,
-                        now,
-                        record.account.expires_at,
-                    );
-                    record.account = Account {
-                        status: AccountStatus::Active,
-                        ..view
-                    };
-                }
-                record
-            })
-            .collect();
-        Ok(Some(next))
-    })?;
-    let accounts: Vec<Account> = stored
-        .unwrap_or_default()
-        .into_iter()
-        .map(|record| record.account)
-        .collect();
-    if accounts.is_empty() {
-        return Err(ApiError::NotConnected {
+    store
+        .refresh_account(&account_id, |record| {
+            let account = &record.account;
+            record.account =
+                profile::account_view(&profile, account.connected_at, now, account.expires_at);
+            Ok(())
+        })?
+        .ok_or_else(|| ApiError::NotConnected {
             platform: platform.name.to_owned(),
-        });
-    }
-    Ok(accounts)
+        })
 }
 
 /// `th_refresh_token`: a new long-lived token with a fresh lifetime.
@@ -122,15 +92,17 @@ fn extend(
     oauth2::exchange(env, &request, Phase::Stored, meta::classify)
 }
 
-/// Stores an extended token right away, so it is never lost to a later failure.
+/// Stores an extended token right away, so it is never lost to a later failure. Answers
+/// the record as stored, `None` when the account was disconnected meanwhile.
 fn save_token(
     store: &AccountStore<'_>,
     account_id: &str,
     renewed: &Received<LongLivedToken>,
-) -> Result<(), ApiError> {
+) -> Result<Option<AccountRecord>, ApiError> {
     let expires_at = profile::expiry(renewed);
     let mut sealed: Option<AccountRecord> = None;
     store.update(|current| {
+        sealed = None;
         let Some(current) = current else {
             return Ok(None);
         };
@@ -139,7 +111,11 @@ fn save_token(
             .iter_mut()
             .filter(|r| r.account.account_id == account_id)
         {
-            store.seal(record, ACCESS_TOKEN, &renewed.value.access_token)?;
+            store.seal(
+                record,
+                ACCESS_TOKEN,
+                renewed.value.access_token.expose_secret(),
+            )?;
             profile::note_token(record, renewed.received_at, expires_at);
             sealed = Some(record.clone());
         }
@@ -151,13 +127,10 @@ fn save_token(
             "account disconnected while its token was extended"
         );
     }
-    Ok(())
+    Ok(sealed)
 }
 
 /// The stored long-lived token.
 fn stored_token(store: &AccountStore<'_>, record: &AccountRecord) -> Result<AccessToken, ApiError> {
-    let token = store
-        .open(record, ACCESS_TOKEN)?
-        .ok_or_else(|| ApiError::internal("threads record without an access token"))?;
-    Ok(AccessToken::new(token.expose_secret()))
+    store.open_required(record, ACCESS_TOKEN)
 }

@@ -223,7 +223,7 @@ impl<'a> Client<'a> {
         if !response.is_success() {
             return Err(CallError::Upstream(classify(response, self.env.now())));
         }
-        if looks_like_html(response) {
+        if response.looks_like_html() {
             return Err(unreadable(response));
         }
         Ok(form_urlencoded::parse(&response.body)
@@ -251,23 +251,6 @@ fn unreadable(response: &OutboundResponse) -> CallError {
     CallError::Upstream(UpstreamFailure::unreadable(response))
 }
 
-/// Whether an answer is an HTML page (an error page from a proxy or load balancer).
-fn looks_like_html(response: &OutboundResponse) -> bool {
-    let html_type = response.header("content-type").is_some_and(|value| {
-        value
-            .split(';')
-            .next()
-            .unwrap_or_default()
-            .trim()
-            .eq_ignore_ascii_case("text/html")
-    });
-    let first = response
-        .body
-        .iter()
-        .find(|byte| !byte.is_ascii_whitespace());
-    html_type || first == Some(&b'<')
-}
-
 /// Classifies a non-2xx answer from Tumblr (`now` dates a `Retry-After`).
 pub fn classify(response: &OutboundResponse, now: Timestamp) -> UpstreamFailure {
     let mut failure = UpstreamFailure::classify(response, now);
@@ -279,11 +262,11 @@ pub fn classify(response: &OutboundResponse, now: Timestamp) -> UpstreamFailure 
     // The OAuth endpoints refuse credentials with a 401 in plain text (the signature does
     // not match, the token is unknown or used, the verifier is wrong): those are
     // credentials, not an outage. Only an HTML 401 stays transient.
-    if response.status == 401 && !looks_like_html(response) {
+    if response.status == 401 && !response.looks_like_html() {
         failure.class = FailureClass::CredentialsDead;
     }
     // Plain-text 400s name a malformed request: our defect, not a Tumblr outage.
-    if response.status == 400 && !looks_like_html(response) && !response.body.is_empty() {
+    if response.status == 400 && !response.looks_like_html() && !response.body.is_empty() {
         failure.class = FailureClass::RequestError;
     }
     failure

@@ -60,7 +60,4 @@ impl Connector for Tumblr {
     }
 }
 
-// The component exports exist only in the WebAssembly build: a native cdylib cannot carry
-// the component model's export names, and native builds are for the unit tests.
-#[cfg(target_arch = "wasm32")]
 hayon_guest::export_connector!(Tumblr);

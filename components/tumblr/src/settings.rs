@@ -10,7 +10,6 @@
 //! The base URLs default to the real hosts when unset, so an embedder that sets only the
 //! app credentials talks to Tumblr; tests point them at the double.
 
-use hayon_guest::config::normalize_base_url;
 use hayon_guest::{ApiError, Env};
 
 use crate::oauth1::ConsumerSecret;
@@ -50,8 +49,8 @@ impl Settings {
         Ok(Self {
             consumer_key,
             consumer_secret,
-            www_url: base_url(env, WWW_URL, DEFAULT_WWW_URL)?,
-            api_url: base_url(env, API_URL, DEFAULT_API_URL)?,
+            www_url: env.config.base_url_or(WWW_URL, DEFAULT_WWW_URL)?,
+            api_url: env.config.base_url_or(API_URL, DEFAULT_API_URL)?,
         })
     }
 
@@ -68,16 +67,6 @@ impl Settings {
     pub fn avatar_url(&self, hostname: &str) -> String {
         format!("{}/v2/blog/{hostname}/avatar/128", self.api_url)
     }
-}
-
-/// The base URL at `key`, or `default` when unset.
-fn base_url(env: &Env, key: &str, default: &str) -> Result<String, ApiError> {
-    let value = env
-        .config
-        .optional(key)?
-        .unwrap_or_else(|| default.to_owned());
-    normalize_base_url(&value)
-        .ok_or_else(|| ApiError::not_configured(&key.to_uppercase(), "is not an http(s) URL"))
 }
 
 #[cfg(test)]

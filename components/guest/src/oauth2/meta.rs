@@ -12,9 +12,19 @@
 //! credentials-dead bucket. Throttling arrives as codes 4/17/32/613/80001+ with
 //! `type: OAuthException` on a 400 or 403, or as HTTP 429; it is never a dead token. 5xx,
 //! HTML, garbage and codes 1/2 or `is_transient` errors are the platform being unavailable.
+//!
+//! Ids of Graph objects (Pages, Instagram and Threads users) are [`GraphId`]s: digits kept
+//! as the exact text Meta sent — they exceed 2^53 and have arrived as JSON numbers.
+//!
+//! Meta's throttling codes often come without any hint of how long to wait; a throttled
+//! answer then asks for [`THROTTLE_WAIT_SECONDS`] (a bare HTTP 429 without a Meta code gets
+//! the general default of `error.rs`).
 
-use serde::Deserialize;
+use std::fmt;
+
+use serde::{Deserialize, Deserializer, de};
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 use crate::outbound::OutboundResponse;
 use crate::time::Timestamp;
@@ -22,6 +32,56 @@ use crate::upstream::{self, FailureClass, Phase, UpstreamFailure};
 
 /// The longest wait passed on, in seconds (one day).
 const MAX_RETRY_AFTER: u64 = 86_400;
+
+/// The wait asked for when Meta throttles with one of its codes but names no wait. Its
+/// app, user and Page limits are rolling windows of an hour; a few minutes lets most of a
+/// burst drain, where the general minute would mostly earn another refusal.
+pub const THROTTLE_WAIT_SECONDS: u32 = 300;
+
+/// The longest id accepted (Meta's are 15–20 digits today).
+const MAX_ID_LEN: usize = 32;
+
+/// The id of a Graph API object: ASCII digits, kept exactly as sent.
+///
+/// Read from a JSON string or a JSON number — through the raw JSON text, never a float, so
+/// an id above 2^53 (or above `u64`) stays exact. Checked to be digits only, because it
+/// becomes part of Graph URL paths.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct GraphId(String);
+
+impl GraphId {
+    /// The id if `text` is one (1–32 ASCII digits).
+    pub fn parse(text: &str) -> Option<Self> {
+        let valid = !text.is_empty()
+            && text.len() <= MAX_ID_LEN
+            && text.bytes().all(|byte| byte.is_ascii_digit());
+        valid.then(|| Self(text.to_owned()))
+    }
+
+    /// The id's digits.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for GraphId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for GraphId {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let raw = Box::<RawValue>::deserialize(deserializer)?;
+        let text = raw.get().trim();
+        let digits = if text.starts_with('"') {
+            serde_json::from_str::<String>(text).map_err(de::Error::custom)?
+        } else {
+            text.to_owned()
+        };
+        Self::parse(digits.trim()).ok_or_else(|| de::Error::custom("a Graph id must be digits"))
+    }
+}
 
 /// A Meta error, whichever of the three shapes it came in.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -133,7 +193,9 @@ pub fn classify(response: &OutboundResponse, now: Timestamp, phase: Phase) -> Up
         return generic;
     };
 
-    let class = if error.is_throttling() || response.status == 429 {
+    let throttling = error.is_throttling();
+    let rate_limited = throttling || response.status == 429;
+    let class = if rate_limited {
         FailureClass::Transient
     } else if error.is_dead_token(phase) {
         FailureClass::CredentialsDead
@@ -142,7 +204,6 @@ pub fn classify(response: &OutboundResponse, now: Timestamp, phase: Phase) -> Up
     } else {
         FailureClass::RequestError
     };
-    let rate_limited = error.is_throttling() || response.status == 429;
     UpstreamFailure {
         class,
         status: Some(response.status),
@@ -153,7 +214,7 @@ pub fn classify(response: &OutboundResponse, now: Timestamp, phase: Phase) -> Up
         message: Some(error.message).filter(|message| !message.is_empty()),
         rate_limited,
         retry_after: if rate_limited {
-            retry_after(response, now)
+            retry_after(response, now).or_else(|| throttling.then_some(THROTTLE_WAIT_SECONDS))
         } else {
             None
         },
@@ -194,6 +255,39 @@ mod tests {
 
     fn classify_stored(response: &OutboundResponse) -> UpstreamFailure {
         classify(response, TEST_START, Phase::Stored)
+    }
+
+    #[test]
+    fn ids_stay_exact_whether_sent_as_text_or_number() {
+        let read = |json: &str| serde_json::from_str::<GraphId>(json).map(|id| id.0);
+        assert_eq!(
+            read("\"17841405822304914\"").ok().as_deref(),
+            Some("17841405822304914")
+        );
+        assert_eq!(
+            read("9007199254740993").ok().as_deref(),
+            Some("9007199254740993")
+        );
+        assert_eq!(
+            read("25025320285412345678").ok().as_deref(),
+            Some("25025320285412345678"),
+            "above u64: still exact"
+        );
+        let value = serde_json::json!({"id": 17_841_405_822_304_914_u64});
+        let id = GraphId::deserialize(&value["id"]).expect("from a Value too");
+        assert_eq!(id.as_str(), "17841405822304914");
+        for bad in [
+            "\"\"",
+            "\"12a\"",
+            "\"../me\"",
+            "-1",
+            "1.5",
+            "1.5e20",
+            "null",
+            "[]",
+        ] {
+            assert!(read(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]
@@ -313,7 +407,18 @@ mod tests {
         let retry_after = response(429, "{}").with_header("Retry-After", "30");
         assert_eq!(classify_stored(&retry_after).retry_after, Some(30));
         let no_hint = response(400, r#"{"error":{"message":"limit","code":4}}"#);
-        assert_eq!(classify_stored(&no_hint).retry_after, None);
+        assert_eq!(
+            classify_stored(&no_hint).retry_after,
+            Some(THROTTLE_WAIT_SECONDS)
+        );
+        let bare_429 = response(429, r#"{"error":{"message":"Too many calls"}}"#);
+        assert_eq!(
+            classify_stored(&bare_429).retry_after,
+            None,
+            "no Meta code: the general default applies when the error is answered"
+        );
+        let dead = response(400, r#"{"error":{"message":"x","code":190}}"#);
+        assert_eq!(classify_stored(&dead).retry_after, None);
     }
 
     #[test]

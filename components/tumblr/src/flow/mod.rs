@@ -19,8 +19,8 @@ use hayon_guest::secret::Secret;
 use hayon_guest::state::{StateError, consume_keyed, issue_keyed};
 use hayon_guest::upstream::{FailureClass, Phase};
 use hayon_guest::{
-    Account, AccountRecord, AccountStatus, AccountStore, ApiError, CallbackError, CallbackQuery,
-    CallbackReason, Completion, DisconnectOutcome, Env, UserId,
+    Account, AccountRecord, AccountStore, ApiError, CallbackError, CallbackQuery, CallbackReason,
+    Completion, DisconnectOutcome, Env, UserId,
 };
 
 use crate::blogs::{account_view, choose_blog, find_blog, hostname};
@@ -162,22 +162,7 @@ fn save_connection(
     store.seal(&mut record, ACCESS_TOKEN, &access.token)?;
     store.seal(&mut record, ACCESS_TOKEN_SECRET, access.secret.expose())?;
     set_blog_extras(&mut record, info, blog);
-    let saved = store.update(|current| {
-        let mut next = record.clone();
-        if let Some(previous) = current
-            .unwrap_or_default()
-            .iter()
-            .find(|stored| stored.account.account_id == next.account.account_id)
-        {
-            next.account.connected_at = previous.account.connected_at;
-        }
-        Ok(Some(vec![next]))
-    })?;
-    Ok(saved
-        .unwrap_or_default()
-        .into_iter()
-        .map(|record| record.account)
-        .collect())
+    store.save_connection(vec![record])
 }
 
 /// The non-secret facts kept beside the account (for posting and for people debugging).
@@ -239,14 +224,14 @@ pub fn refresh(env: &Env, user: &UserId) -> Result<Vec<Account>, ApiError> {
         Ok(info) => info,
         Err(error) if error.class() == Some(FailureClass::CredentialsDead) => {
             tracing::warn!(platform = PLATFORM_ID, user = %user, "Tumblr refused the stored token");
-            mark_reconnect_required(&store, record)?;
+            store.mark_reconnect_required(&[record])?;
             return Err(error.into_api(Phase::Stored));
         }
         Err(error) => return Err(error.into_api(Phase::Stored)),
     };
     let Some(blog) = find_blog(&info, &account_id) else {
         tracing::warn!(platform = PLATFORM_ID, user = %user, "the connected blog is gone");
-        mark_reconnect_required(&store, record)?;
+        store.mark_reconnect_required(&[record])?;
         return Err(ApiError::ReconnectRequired {
             message: "The connected Tumblr blog is no longer on this Tumblr account. \
                       Connect Tumblr again to pick a blog."
@@ -255,28 +240,14 @@ pub fn refresh(env: &Env, user: &UserId) -> Result<Vec<Account>, ApiError> {
     };
 
     let now = env.now();
-    let saved = store.update(|current| {
-        let Some(current) = current else {
-            return Ok(None);
-        };
-        let mut next = current.to_vec();
-        for stored in next
-            .iter_mut()
-            .filter(|stored| stored.account.account_id == account_id)
-        {
+    store
+        .refresh_account(&account_id, |stored| {
             let connected_at = stored.account.connected_at;
             stored.account = account_view(&settings, blog, connected_at, now);
             set_blog_extras(stored, &info, blog);
-        }
-        Ok(Some(next))
-    })?;
-    // A disconnect that ran meanwhile wins: the account is gone.
-    let accounts: Vec<Account> = saved
-        .ok_or_else(not_connected)?
-        .into_iter()
-        .map(|record| record.account)
-        .collect();
-    Ok(accounts)
+            Ok(())
+        })?
+        .ok_or_else(not_connected)
 }
 
 /// The token credentials sealed in `record`.
@@ -284,50 +255,18 @@ fn stored_credentials(
     store: &AccountStore<'_>,
     record: &AccountRecord,
 ) -> Result<TokenCredentials, ApiError> {
-    let open = |field: &str| {
-        store
-            .open(record, field)?
-            .ok_or_else(|| ApiError::internal(format!("Tumblr record without its {field}")))
-    };
+    let secret: Secret = store.open_required(record, ACCESS_TOKEN_SECRET)?;
     Ok(TokenCredentials {
-        token: open(ACCESS_TOKEN)?.expose_secret().to_owned(),
-        secret: TokenSecret::new(open(ACCESS_TOKEN_SECRET)?.expose_secret()),
+        token: store.open_required(record, ACCESS_TOKEN)?,
+        secret: TokenSecret::new(secret.expose_secret()),
     })
-}
-
-/// Marks `used` `reconnect_required`, unless a reconnect replaced its credentials since
-/// they were read (then the new ones have not been refused).
-fn mark_reconnect_required(store: &AccountStore<'_>, used: &AccountRecord) -> Result<(), ApiError> {
-    store.update(|current| {
-        let Some(current) = current else {
-            return Ok(None);
-        };
-        let mut next = current.to_vec();
-        let mut changed = false;
-        for stored in next.iter_mut().filter(|stored| {
-            stored.account.account_id == used.account.account_id
-                && stored.credentials == used.credentials
-        }) {
-            stored.account.status = AccountStatus::ReconnectRequired;
-            changed = true;
-        }
-        Ok(changed.then_some(next))
-    })?;
-    Ok(())
 }
 
 /// Deletes the stored Tumblr account; there is nothing to revoke upstream.
 pub fn disconnect(env: &Env, user: &UserId) -> Result<DisconnectOutcome, ApiError> {
-    let store = AccountStore::new(env, PLATFORM_ID, user);
-    let removed = store.load()?.map_or(0, |snapshot| snapshot.accounts.len());
-    if removed > 0 {
-        store.delete()?;
-    }
-    Ok(DisconnectOutcome {
-        removed: u32::try_from(removed).unwrap_or(u32::MAX),
-        revoked: false,
-        revocation_problem: None,
-    })
+    let removed = AccountStore::new(env, PLATFORM_ID, user).delete_all()?;
+    tracing::info!(platform = PLATFORM_ID, %user, removed, "disconnected");
+    Ok(DisconnectOutcome::without_revocation(removed))
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
+use hayon_guest::AccountStatus;
 use hayon_guest::outbound::{OutboundRequest, OutboundResponse, TransportError};
 use hayon_guest::store::KeyValue;
 use hayon_guest::testing::{InterleavedStore, TestEnv};

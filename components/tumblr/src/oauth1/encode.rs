@@ -3,41 +3,13 @@
 //! OAuth 1.0a signs a string built from percent-encoded names and values, so the encoder
 //! must match the server's byte for byte: only the unreserved characters
 //! `A-Z a-z 0-9 - . _ ~` stay literal, every other byte of the UTF-8 form becomes `%XX` with
-//! upper-case hex, a space is `%20` (never `+`). General-purpose URL and form encoders follow
-//! other rules (`+` for space, `*` left alone), which is why this module exists.
+//! upper-case hex, a space is `%20` (never `+`). That is the guest library's RFC 3986
+//! encoder, re-exported here as [`percent_encode`] (the RFC's vectors in this crate's tests
+//! hold it to that). Decoding is the signer's own: the parameters are re-encoded from the
+//! decoded *bytes*, which a general form parser would turn into text (and so lose bytes
+//! that are not UTF-8).
 
-/// Upper-case hexadecimal digits, indexed by nibble.
-const HEX: &[u8; 16] = b"0123456789ABCDEF";
-
-/// Whether `byte` is one of RFC 3986's unreserved characters, which RFC 5849 leaves literal.
-fn is_unreserved(byte: u8) -> bool {
-    byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~')
-}
-
-/// Percent-encodes `bytes` per RFC 5849 §3.6.
-pub fn percent_encode_bytes(bytes: &[u8]) -> String {
-    let mut out = String::with_capacity(bytes.len() * 3);
-    for &byte in bytes {
-        if is_unreserved(byte) {
-            out.push(char::from(byte));
-        } else {
-            out.push('%');
-            out.push(char::from(HEX[usize::from(byte >> 4)]));
-            out.push(char::from(HEX[usize::from(byte & 0x0f)]));
-        }
-    }
-    out
-}
-
-/// Percent-encodes the UTF-8 form of `text` per RFC 5849 §3.6.
-///
-/// ```
-/// use hayon_tumblr::oauth1::percent_encode;
-/// assert_eq!(percent_encode("a b*c~é"), "a%20b%2Ac~%C3%A9");
-/// ```
-pub fn percent_encode(text: &str) -> String {
-    percent_encode_bytes(text.as_bytes())
-}
+pub use hayon_guest::outbound::{percent_encode, percent_encode_bytes};
 
 /// The value of one ASCII hex digit.
 fn hex_value(digit: u8) -> Option<u8> {
