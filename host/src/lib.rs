@@ -12,6 +12,8 @@
 //! - [`runtime`] compiles components and runs one instance per request, within time and
 //!   memory limits;
 //! - [`keyvalue`], [`config_store`] and [`outbound`] are the host capabilities;
+//!   [`runtime_config`] reads Spin's runtime-config file (key-value stores in Redis or a
+//!   file);
 //! - `server` accepts HTTP, routes, and answers `/healthz` and `/metrics` ([`metrics`]);
 //! - [`component_build`] builds stale components before serving them;
 //! - [`embed`] lets other programs call a connector's typed `connector` export directly;
@@ -38,6 +40,7 @@ pub mod metrics;
 pub mod outbound;
 pub mod routes;
 pub mod runtime;
+pub mod runtime_config;
 mod server;
 pub mod template;
 pub mod token;
@@ -54,7 +57,7 @@ use anyhow::{Context as _, bail};
 
 pub use component_build::build_components;
 use keyvalue::KvBackend;
-use keyvalue::redb_store::RedbStore;
+use keyvalue::config::KeyValueConfig;
 use keyvalue::wasi::KvAccess;
 use manifest::Manifest;
 use metrics::Metrics;
@@ -97,6 +100,9 @@ pub struct HostOptions {
     pub watch_components: bool,
     /// How long shutdown waits for open requests to finish.
     pub drain_timeout: Duration,
+    /// Where the key-value stores live: by default every label in [`KV_FILE`] in the data
+    /// directory; Redis for several host processes sharing state.
+    pub key_value: KeyValueConfig,
 }
 
 impl HostOptions {
@@ -118,6 +124,7 @@ impl HostOptions {
             compile_cache: None,
             watch_components: false,
             drain_timeout: Duration::from_secs(10),
+            key_value: KeyValueConfig::default(),
         }
     }
 }
@@ -138,6 +145,7 @@ impl fmt::Debug for HostOptions {
             .field("request_timeout", &self.request_timeout)
             .field("memory_limit", &self.memory_limit)
             .field("max_instances", &self.max_instances)
+            .field("key_value", &self.key_value)
             .finish_non_exhaustive()
     }
 }
@@ -232,9 +240,17 @@ pub async fn start(mut options: HostOptions) -> anyhow::Result<RunningHost> {
 
     std::fs::create_dir_all(&options.data_dir)
         .with_context(|| format!("cannot create {}", options.data_dir.display()))?;
-    let kv_path = options.data_dir.join(KV_FILE);
-    let backend: Arc<dyn KvBackend> =
-        Arc::new(tokio::task::spawn_blocking(move || RedbStore::open(&kv_path)).await??);
+    let kv_config = std::mem::take(&mut options.key_value);
+    let kv_dir = options.data_dir.clone();
+    let kv_labels: BTreeSet<String> = manifest
+        .components
+        .values()
+        .flat_map(|c| c.key_value_stores.iter().cloned())
+        .collect();
+    let backend: Arc<dyn KvBackend> = tokio::task::spawn_blocking(move || {
+        keyvalue::config::open(&kv_config, &kv_dir, &kv_labels)
+    })
+    .await??;
 
     let engine_options = EngineOptions {
         memory_limit: options.memory_limit,
@@ -317,13 +333,14 @@ pub async fn start(mut options: HostOptions) -> anyhow::Result<RunningHost> {
     })
 }
 
-/// Polls the component files once a second and swaps in changed ones.
+/// Polls the component files every [`runtime::WATCH_INTERVAL`] and swaps in changed ones
+/// (see [`runtime`] for when a changed file is loaded and what is refused).
 fn spawn_watcher(
     runtime: Arc<Runtime>,
     components: Vec<Arc<ComponentRuntime>>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let mut interval = tokio::time::interval(Duration::from_secs(1));
+        let mut interval = tokio::time::interval(runtime::WATCH_INTERVAL);
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             interval.tick().await;

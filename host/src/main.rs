@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! hayon-host [serve] [--manifest spin.toml] [--listen 127.0.0.1:3000] [--data-dir ./data]
-//!                    [--dev] [--no-build] [--no-watch]
+//!                    [--runtime-config-file rc.toml] [--dev] [--no-build] [--no-watch]
 //! hayon-host token <user-id> [--ttl 3600] [--data-dir ./data]
 //! ```
 //!
@@ -15,6 +15,7 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
+use hayon_host::runtime_config::RuntimeConfig;
 use hayon_host::{HostOptions, build_components, dev, start, token};
 
 /// Serves the Hayon connector components listed in spin.toml.
@@ -46,6 +47,10 @@ struct ServeArgs {
     /// Directory for the key-value database (and the dev secrets).
     #[arg(long, env = "HAYON_DATA_DIR", default_value = "./data")]
     data_dir: PathBuf,
+    /// Spin runtime-config file: where key-value stores live (`[key_value_store.default]`
+    /// with `type = "redis"` and `url`, or `type = "spin"` and `path`).
+    #[arg(long, env = "HAYON_RUNTIME_CONFIG_FILE")]
+    runtime_config_file: Option<PathBuf>,
     /// Local trial: generate missing secrets, default the URLs. Not for production.
     #[arg(long)]
     dev: bool,
@@ -145,6 +150,9 @@ fn serve_options(args: &ServeArgs) -> anyhow::Result<HostOptions> {
     options.use_process_env = true;
     options.watch_components = !args.no_watch;
     options.compile_cache = Some(args.data_dir.join("compile-cache"));
+    if let Some(path) = &args.runtime_config_file {
+        options.key_value = RuntimeConfig::load(path)?.key_value;
+    }
     if args.dev {
         dev_fallbacks(&mut options, &args.data_dir, args.listen)?;
     }

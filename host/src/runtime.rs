@@ -14,9 +14,22 @@
 //! instantiation take microseconds; when the address space cannot be reserved (a small
 //! `ulimit -v`, some containers) the engine falls back to on-demand allocation.
 //!
-//! When a component's file changes, [`ComponentRuntime::reload_if_changed`] compiles the
-//! new file off the request path and swaps it in; requests in flight finish on the old
-//! one, and a file that does not compile or link leaves the old one serving.
+//! Hot swap: the host's watcher calls [`ComponentRuntime::reload_if_changed`] every
+//! [`WATCH_INTERVAL`]. A component file is told apart from its previous version by its
+//! inode, size and modification time ([`FileStamp`]):
+//! - a new inode at the path means another file was renamed onto it (`mv new.wasm
+//!   hayon_x.wasm`). A rename is atomic, so the file is complete: it is loaded at once;
+//! - a file changed in place (same inode: `cp` over it, a build writing it directly) may
+//!   still be being written, so it is loaded only once its size and time have stayed the
+//!   same for [`STABLE_FOR`].
+//!
+//! Loading reads the bytes (and checks the file did not change meanwhile), compiles them
+//! on the blocking pool, pre-instantiates them (`ProxyPre`: every import resolved and
+//! type-checked) and instantiates them once in a throwaway store. Only a version that
+//! passed all of that is swapped in, atomically; requests that already took the old
+//! version finish on it. A file that fails a step is refused: an error is logged with the
+//! component id and the reason ([`LoadError::reason`]), `hayon_reload_failures_total`
+//! counts it, and the old version keeps serving until the file changes again.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -47,6 +60,22 @@ use crate::outbound::client::OutboundClient;
 /// How often the epoch advances; the granularity of deadlines and of yielding.
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
 
+/// How often the watcher looks at the component files: the longest a renamed-in file
+/// waits before it starts loading.
+pub const WATCH_INTERVAL: Duration = Duration::from_millis(250);
+
+/// How long a file changed in place must keep its size and time before it is loaded.
+pub const STABLE_FOR: Duration = Duration::from_secs(1);
+
+/// Largest component file the host reads; the connectors are well under 1 MiB.
+pub const MAX_COMPONENT_BYTES: u64 = 256 << 20;
+
+/// How long the trial instantiation of a new version may take.
+const TRIAL_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The first bytes of every binary component: the wasm magic, then the component layer.
+const COMPONENT_HEADER: [u8; 8] = [0x00, 0x61, 0x73, 0x6d, 0x0d, 0x00, 0x01, 0x00];
+
 /// Converts a wasmtime error (its own type, without `anyhow` interop) into `anyhow`.
 pub(crate) fn wasm_error(error: wasmtime::Error) -> anyhow::Error {
     anyhow::anyhow!("{error:#}")
@@ -63,11 +92,116 @@ pub struct EngineOptions {
     pub compile_cache: Option<PathBuf>,
 }
 
+/// Why a component file cannot serve. [`LoadError::reason`] names the kind for logs.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The file could not be read.
+    #[error("cannot read {}: {source}", path.display())]
+    Unreadable {
+        /// The file.
+        path: PathBuf,
+        /// What the system said.
+        source: std::io::Error,
+    },
+    /// The file is larger than [`MAX_COMPONENT_BYTES`].
+    #[error(
+        "{} has {size} bytes, more than the {MAX_COMPONENT_BYTES} a component may have",
+        path.display()
+    )]
+    TooLarge {
+        /// The file.
+        path: PathBuf,
+        /// Its size in bytes.
+        size: u64,
+    },
+    /// The file does not start like a binary WebAssembly component (empty, garbage, a
+    /// core module, the text format).
+    #[error("{} is not a WebAssembly component (no component header)", path.display())]
+    NotAComponent {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The component does not validate or compile (truncated, corrupt).
+    #[error("{} is not a valid component (truncated or corrupt?): {detail}", path.display())]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// wasmtime's message.
+        detail: String,
+    },
+    /// The component imports something the host does not provide, or with another type.
+    #[error(
+        "cannot link {}: it imports something this host does not provide: {detail}",
+        path.display()
+    )]
+    Unlinkable {
+        /// The file.
+        path: PathBuf,
+        /// wasmtime's message, naming the import.
+        detail: String,
+    },
+    /// The component does not export `wasi:http/incoming-handler@0.2`.
+    #[error("{} does not export wasi:http/incoming-handler@0.2: {detail}", path.display())]
+    NotHttp {
+        /// The file.
+        path: PathBuf,
+        /// wasmtime's message.
+        detail: String,
+    },
+    /// The component links but its instantiation fails (a start function traps, its
+    /// memory is larger than the host's limit).
+    #[error("{} cannot be instantiated: {detail}", path.display())]
+    Uninstantiable {
+        /// The file.
+        path: PathBuf,
+        /// wasmtime's message.
+        detail: String,
+    },
+}
+
+impl LoadError {
+    /// A short, stable name of the kind of failure, for the `reason` log field.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::Unreadable { .. } => "unreadable",
+            Self::TooLarge { .. } => "too_large",
+            Self::NotAComponent { .. } => "not_a_component",
+            Self::Invalid { .. } => "invalid",
+            Self::Unlinkable { .. } => "unlinkable",
+            Self::NotHttp { .. } => "no_http_handler",
+            Self::Uninstantiable { .. } => "uninstantiable",
+        }
+    }
+}
+
+/// Reads a component file, refusing one that is too large or is no component at all.
+pub fn read_component(path: &Path) -> Result<Vec<u8>, LoadError> {
+    let unreadable = |source| LoadError::Unreadable {
+        path: path.to_owned(),
+        source,
+    };
+    let size = std::fs::metadata(path).map_err(unreadable)?.len();
+    if size > MAX_COMPONENT_BYTES {
+        return Err(LoadError::TooLarge {
+            path: path.to_owned(),
+            size,
+        });
+    }
+    let bytes = std::fs::read(path).map_err(unreadable)?;
+    if !bytes.starts_with(&COMPONENT_HEADER) {
+        return Err(LoadError::NotAComponent {
+            path: path.to_owned(),
+        });
+    }
+    Ok(bytes)
+}
+
 /// The engine, the linker with every host interface, and the epoch ticker.
 pub struct Runtime {
     engine: Engine,
     linker: Linker<RequestState>,
     pooling: bool,
+    memory_limit: usize,
     ticker_stop: Arc<AtomicBool>,
 }
 
@@ -87,6 +221,7 @@ impl Runtime {
             engine,
             linker,
             pooling,
+            memory_limit: options.memory_limit,
             ticker_stop,
         })
     }
@@ -96,26 +231,35 @@ impl Runtime {
         self.pooling
     }
 
-    /// Compiles and pre-instantiates the component at `path`.
-    pub fn prepare(&self, path: &Path) -> anyhow::Result<ProxyPre<RequestState>> {
-        let component = Component::from_file(&self.engine, path)
-            .map_err(wasm_error)
-            .with_context(|| format!("cannot compile {}", path.display()))?;
+    /// Reads, compiles and pre-instantiates the component at `path`.
+    pub fn prepare(&self, path: &Path) -> Result<ProxyPre<RequestState>, LoadError> {
+        let bytes = read_component(path)?;
+        self.prepare_bytes(path, &bytes)
+    }
+
+    /// Compiles (or takes from the compile cache) and pre-instantiates the component
+    /// `bytes` read from `path`: every import is resolved and type-checked here.
+    pub fn prepare_bytes(
+        &self,
+        path: &Path,
+        bytes: &[u8],
+    ) -> Result<ProxyPre<RequestState>, LoadError> {
+        let detail = |e: wasmtime::Error| format!("{e:#}");
+        let component =
+            Component::from_binary(&self.engine, bytes).map_err(|e| LoadError::Invalid {
+                path: path.to_owned(),
+                detail: detail(e),
+            })?;
         let pre = self
             .linker
             .instantiate_pre(&component)
-            .map_err(wasm_error)
-            .with_context(|| {
-                format!(
-                    "cannot link {}: it imports something this host does not provide",
-                    path.display()
-                )
+            .map_err(|e| LoadError::Unlinkable {
+                path: path.to_owned(),
+                detail: detail(e),
             })?;
-        ProxyPre::new(pre).map_err(wasm_error).with_context(|| {
-            format!(
-                "{} does not export wasi:http/incoming-handler@0.2",
-                path.display()
-            )
+        ProxyPre::new(pre).map_err(|e| LoadError::NotHttp {
+            path: path.to_owned(),
+            detail: detail(e),
         })
     }
 }
@@ -248,7 +392,7 @@ pub struct ComponentRuntime {
     id: Arc<str>,
     source: PathBuf,
     pre: RwLock<Arc<ProxyPre<RequestState>>>,
-    file_times: Mutex<FileTimes>,
+    watch: Mutex<FileWatch>,
     environment: Vec<(String, String)>,
     config: Arc<BTreeMap<String, String>>,
     allow: Arc<AllowList>,
@@ -257,12 +401,118 @@ pub struct ComponentRuntime {
     metrics: Arc<ComponentMetrics>,
 }
 
-/// Modification times of a component's file.
-struct FileTimes {
-    /// The time of the file that is serving.
-    loaded: Option<SystemTime>,
-    /// A newer time seen once; the file is reloaded when it is seen again unchanged.
-    pending: Option<SystemTime>,
+/// What tells one version of a component file from another.
+// Limitation: an in-place overwrite with the same size inside one timestamp tick of a
+// coarse-grained file system looks unchanged; a rename never does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileStamp {
+    /// Device and inode (Unix only): a rename onto the path brings another inode.
+    identity: Option<(u64, u64)>,
+    /// Size in bytes.
+    len: u64,
+    /// Modification time, where the file system keeps one.
+    modified: Option<SystemTime>,
+}
+
+impl FileStamp {
+    /// The stamp of the file at `path`, if there is one.
+    pub fn of(path: &Path) -> Option<Self> {
+        let metadata = std::fs::metadata(path).ok()?;
+        Some(Self {
+            identity: identity(&metadata),
+            len: metadata.len(),
+            modified: metadata.modified().ok(),
+        })
+    }
+}
+
+#[cfg(unix)]
+fn identity(metadata: &std::fs::Metadata) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt as _;
+    Some((metadata.dev(), metadata.ino()))
+}
+
+// Limitation: without inodes every change waits for `STABLE_FOR`.
+#[cfg(not(unix))]
+fn identity(_: &std::fs::Metadata) -> Option<(u64, u64)> {
+    None
+}
+
+/// What the watcher should do about a component file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Decision {
+    /// The file is the version already acted on (or is missing): nothing to do.
+    Unchanged,
+    /// The file changed in place and may still be being written.
+    Wait,
+    /// The file looks complete: load it.
+    Load(FileStamp),
+}
+
+/// The watcher's memory of one component file.
+#[derive(Debug, Default)]
+struct FileWatch {
+    /// The version last loaded or refused; it is not looked at again.
+    settled: Option<FileStamp>,
+    /// The inode last read: another one at the path was renamed onto it.
+    read_identity: Option<(u64, u64)>,
+    /// A version changed in place, and when it was first seen.
+    pending: Option<(FileStamp, Instant)>,
+}
+
+impl FileWatch {
+    fn new(settled: Option<FileStamp>) -> Self {
+        Self {
+            settled,
+            read_identity: settled.and_then(|stamp| stamp.identity),
+            pending: None,
+        }
+    }
+
+    /// Decides what to do about the file as it is `now`.
+    fn observe(&mut self, current: Option<FileStamp>, now: Instant) -> Decision {
+        // A missing file (`rm` then `cp`) changes nothing: the loaded version serves.
+        let Some(current) = current else {
+            self.pending = None;
+            return Decision::Unchanged;
+        };
+        if Some(current) == self.settled {
+            self.pending = None;
+            return Decision::Unchanged;
+        }
+        if current.identity.is_some() && current.identity != self.read_identity {
+            self.pending = None;
+            self.read_identity = current.identity;
+            return Decision::Load(current);
+        }
+        match self.pending {
+            Some((seen, since)) if seen == current => {
+                if now.saturating_duration_since(since) >= STABLE_FOR {
+                    self.pending = None;
+                    Decision::Load(current)
+                } else {
+                    Decision::Wait
+                }
+            }
+            _ => {
+                self.pending = Some((current, now));
+                Decision::Wait
+            }
+        }
+    }
+
+    /// The file was found to change while it was being read: watch it like an in-place
+    /// write.
+    fn still_changing(&mut self, current: Option<FileStamp>, now: Instant) {
+        self.pending = current.map(|stamp| (stamp, now));
+    }
+
+    /// The version `stamp` was loaded or refused.
+    fn settle(&mut self, stamp: FileStamp) {
+        self.settled = Some(stamp);
+        self.read_identity = stamp.identity;
+        self.pending = None;
+    }
 }
 
 /// What [`ComponentRuntime::new`] needs besides the runtime.
@@ -285,14 +535,10 @@ pub struct ComponentSetup {
     pub metrics: Arc<ComponentMetrics>,
 }
 
-fn modified(path: &Path) -> Option<SystemTime> {
-    std::fs::metadata(path).and_then(|m| m.modified()).ok()
-}
-
 impl ComponentRuntime {
     /// Compiles and pre-instantiates the component.
     pub fn new(runtime: &Runtime, setup: ComponentSetup) -> anyhow::Result<Self> {
-        let loaded_modified = modified(&setup.source);
+        let loaded = FileStamp::of(&setup.source);
         let pre = runtime
             .prepare(&setup.source)
             .with_context(|| format!("component {:?}", setup.id))?;
@@ -300,10 +546,7 @@ impl ComponentRuntime {
             id: Arc::from(setup.id),
             source: setup.source,
             pre: RwLock::new(Arc::new(pre)),
-            file_times: Mutex::new(FileTimes {
-                loaded: loaded_modified,
-                pending: None,
-            }),
+            watch: Mutex::new(FileWatch::new(loaded)),
             environment: setup.environment,
             config: Arc::new(setup.config),
             allow: Arc::new(setup.allow),
@@ -331,54 +574,131 @@ impl ComponentRuntime {
         }
     }
 
-    /// Recompiles the component if its file changed since it was loaded and has not
-    /// changed since the previous call (so a file still being written is not read);
-    /// returns whether a new version was swapped in. Compiles on the blocking pool.
-    pub async fn reload_if_changed(self: &Arc<Self>, runtime: &Arc<Runtime>) -> bool {
-        let now = modified(&self.source);
-        {
-            let mut times = match self.file_times.lock() {
-                Ok(guard) => guard,
-                Err(poisoned) => poisoned.into_inner(),
-            };
-            if now.is_none() || now == times.loaded {
-                times.pending = None;
-                return false;
-            }
-            if times.pending != now {
-                times.pending = now;
-                return false;
-            }
-            times.loaded = now;
-            times.pending = None;
+    fn lock_watch(&self) -> std::sync::MutexGuard<'_, FileWatch> {
+        // The watch state is plain data updated in one step; a panic elsewhere cannot
+        // leave it half-written.
+        match self.watch.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
         }
+    }
 
-        let (runtime, path) = (Arc::clone(runtime), self.source.clone());
-        let prepared = tokio::task::spawn_blocking(move || runtime.prepare(&path)).await;
-        match prepared {
-            Ok(Ok(pre)) => {
-                if let Ok(mut guard) = self.pre.write() {
-                    *guard = Arc::new(pre);
-                }
-                self.metrics.record_reload();
-                tracing::info!(component = %self.id, "component file changed; new version serving");
-                true
+    /// Loads the component's file again if it changed (see the module documentation for
+    /// when a change counts as complete) and swaps the new version in once it compiled,
+    /// linked and instantiated; returns whether a new version now serves. Reading and
+    /// compiling run on the blocking pool; requests are never held up.
+    pub async fn reload_if_changed(self: &Arc<Self>, runtime: &Arc<Runtime>) -> bool {
+        let decided = match self
+            .lock_watch()
+            .observe(FileStamp::of(&self.source), Instant::now())
+        {
+            Decision::Load(stamp) => stamp,
+            Decision::Unchanged | Decision::Wait => return false,
+        };
+
+        let started = Instant::now();
+        let (runtime_for_compile, path) = (Arc::clone(runtime), self.source.clone());
+        let prepared = tokio::task::spawn_blocking(move || {
+            let bytes = read_component(&path);
+            // A file that changed while it was read is still being written: not an error.
+            let after = FileStamp::of(&path);
+            if after != Some(decided) {
+                return Err(after);
             }
-            Ok(Err(e)) => {
-                self.metrics.record_reload_failure();
-                tracing::error!(
-                    component = %self.id,
-                    error = %format!("{e:#}"),
-                    "component file changed but cannot be loaded; the previous version serves"
-                );
-                false
+            Ok(bytes.and_then(|bytes| runtime_for_compile.prepare_bytes(&path, &bytes)))
+        })
+        .await;
+
+        let loaded = match prepared {
+            Ok(Ok(Ok(pre))) => self.trial_instantiation(runtime, pre).await,
+            Ok(Ok(Err(e))) => Err(e),
+            Ok(Err(after)) => {
+                tracing::debug!(component = %self.id, "component file is still changing");
+                self.lock_watch().still_changing(after, Instant::now());
+                return false;
             }
             Err(e) => {
+                // The compiler panicked; count it as a refusal of this version.
+                self.lock_watch().settle(decided);
+                tracing::error!(
+                    component = %self.id,
+                    reason = "panic",
+                    error = %e,
+                    "loading the changed component file failed; the previous version serves"
+                );
                 self.metrics.record_reload_failure();
-                tracing::error!(component = %self.id, error = %e, "component reload failed");
+                return false;
+            }
+        };
+        self.lock_watch().settle(decided);
+
+        match loaded {
+            Ok(pre) => {
+                self.swap(pre);
+                tracing::info!(
+                    component = %self.id,
+                    path = %self.source.display(),
+                    load_ms = started.elapsed().as_millis(),
+                    "component file changed; the new version serves"
+                );
+                self.metrics.record_reload();
+                true
+            }
+            Err(e) => {
+                // Logged before it is counted: whoever sees the count finds the reason.
+                tracing::error!(
+                    component = %self.id,
+                    reason = e.reason(),
+                    error = %e,
+                    "changed component file refused; the previous version serves"
+                );
+                self.metrics.record_reload_failure();
                 false
             }
         }
+    }
+
+    /// Instantiates `pre` once in a throwaway store, so that a version whose every
+    /// instantiation would fail is refused before it is swapped in. The instance runs no
+    /// guest export. A pool with no free slot cannot tell: the version is then accepted.
+    async fn trial_instantiation(
+        &self,
+        runtime: &Runtime,
+        pre: ProxyPre<RequestState>,
+    ) -> Result<ProxyPre<RequestState>, LoadError> {
+        let deadline = Instant::now() + TRIAL_TIMEOUT;
+        let mut store = self.new_store(runtime, runtime.memory_limit, deadline);
+        let outcome = tokio::time::timeout(TRIAL_TIMEOUT, pre.instantiate_async(&mut store)).await;
+        let detail = match outcome {
+            Ok(Ok(_)) => return Ok(pre),
+            // Limitation: a full pool cannot tell whether the version instantiates.
+            Ok(Err(e))
+                if e.downcast_ref::<wasmtime::PoolConcurrencyLimitError>()
+                    .is_some() =>
+            {
+                tracing::warn!(
+                    component = %self.id,
+                    "no free instance slot to try the new version; swapping it in untried"
+                );
+                return Ok(pre);
+            }
+            Ok(Err(e)) => format!("{e:#}"),
+            Err(_) => "instantiation did not finish in time".to_owned(),
+        };
+        Err(LoadError::Uninstantiable {
+            path: self.source.clone(),
+            detail,
+        })
+    }
+
+    /// Makes `pre` the version new requests get.
+    fn swap(&self, pre: ProxyPre<RequestState>) {
+        let mut guard = match self.pre.write() {
+            Ok(guard) => guard,
+            // Only whole `Arc`s are ever stored: a poisoned lock still holds a valid one.
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        *guard = Arc::new(pre);
     }
 
     fn new_store(
@@ -542,4 +862,146 @@ fn request_handles(
     let request = http.new_incoming_request(Scheme::Http, request)?;
     let outparam = http.new_response_outparam(sender)?;
     Ok((request, outparam))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stamp(inode: u64, len: u64, seconds: u64) -> Option<FileStamp> {
+        Some(FileStamp {
+            identity: Some((1, inode)),
+            len,
+            modified: Some(SystemTime::UNIX_EPOCH + Duration::from_secs(seconds)),
+        })
+    }
+
+    #[test]
+    fn a_renamed_in_file_loads_at_once_and_only_once() {
+        let t0 = Instant::now();
+        let mut watch = FileWatch::new(stamp(10, 100, 1));
+        assert_eq!(watch.observe(stamp(10, 100, 1), t0), Decision::Unchanged);
+
+        let renamed = stamp(11, 90, 2);
+        assert_eq!(watch.observe(renamed, t0), Decision::Load(renamed.unwrap()));
+        watch.settle(renamed.unwrap());
+        assert_eq!(watch.observe(renamed, t0), Decision::Unchanged);
+    }
+
+    #[test]
+    fn a_file_changed_in_place_loads_once_it_stayed_the_same() {
+        let t0 = Instant::now();
+        let mut watch = FileWatch::new(stamp(10, 100, 1));
+        let writing = stamp(10, 50, 2);
+        assert_eq!(watch.observe(writing, t0), Decision::Wait);
+        let written = stamp(10, 120, 3);
+        let later = t0 + STABLE_FOR;
+        assert_eq!(watch.observe(written, later), Decision::Wait, "it grew");
+        assert_eq!(
+            watch.observe(written, later + STABLE_FOR / 2),
+            Decision::Wait
+        );
+        assert_eq!(
+            watch.observe(written, later + STABLE_FOR),
+            Decision::Load(written.unwrap())
+        );
+    }
+
+    #[test]
+    fn a_refused_version_is_not_retried_until_the_file_changes_again() {
+        let t0 = Instant::now();
+        let mut watch = FileWatch::new(stamp(10, 100, 1));
+        let broken = stamp(11, 5, 2);
+        assert_eq!(watch.observe(broken, t0), Decision::Load(broken.unwrap()));
+        watch.settle(broken.unwrap());
+        assert_eq!(
+            watch.observe(broken, t0 + STABLE_FOR * 5),
+            Decision::Unchanged
+        );
+
+        let fixed_in_place = stamp(11, 100, 3);
+        assert_eq!(watch.observe(fixed_in_place, t0), Decision::Wait);
+        assert_eq!(
+            watch.observe(fixed_in_place, t0 + STABLE_FOR),
+            Decision::Load(fixed_in_place.unwrap())
+        );
+    }
+
+    #[test]
+    fn a_missing_file_or_one_still_changing_after_the_read_is_waited_for() {
+        let t0 = Instant::now();
+        let mut watch = FileWatch::new(stamp(10, 100, 1));
+        assert_eq!(watch.observe(None, t0), Decision::Unchanged);
+
+        let new_file = stamp(12, 10, 2);
+        assert_eq!(
+            watch.observe(new_file, t0),
+            Decision::Load(new_file.unwrap())
+        );
+        let grown = stamp(12, 200, 3);
+        watch.still_changing(grown, t0);
+        assert_eq!(watch.observe(grown, t0), Decision::Wait, "same inode now");
+        assert_eq!(
+            watch.observe(grown, t0 + STABLE_FOR),
+            Decision::Load(grown.unwrap())
+        );
+    }
+
+    #[test]
+    fn files_without_the_component_header_are_refused_before_compiling() {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, bytes) in [
+            ("empty.wasm", &b""[..]),
+            ("text.wasm", b"this is not a component"),
+            (
+                "core.wasm",
+                &[0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00],
+            ),
+        ] {
+            let path = dir.path().join(name);
+            std::fs::write(&path, bytes).unwrap();
+            let error = read_component(&path).unwrap_err();
+            assert_eq!(error.reason(), "not_a_component", "{name}: {error}");
+        }
+        let missing = read_component(&dir.path().join("missing.wasm")).unwrap_err();
+        assert_eq!(missing.reason(), "unreadable");
+    }
+
+    /// A component binary: the header, then the given sections.
+    fn component(sections: &[u8]) -> Vec<u8> {
+        let mut bytes = COMPONENT_HEADER.to_vec();
+        bytes.extend_from_slice(sections);
+        bytes
+    }
+
+    #[test]
+    fn each_way_a_component_can_fail_to_load_is_told_apart() {
+        let runtime = Runtime::new(&EngineOptions {
+            memory_limit: 1 << 20,
+            max_instances: 2,
+            compile_cache: None,
+        })
+        .unwrap();
+        let path = Path::new("test.wasm");
+        let reason = |bytes: &[u8]| match runtime.prepare_bytes(path, bytes) {
+            Ok(_) => "loaded",
+            Err(e) => e.reason(),
+        };
+
+        // An empty component links (it imports nothing) but serves no HTTP.
+        assert_eq!(reason(&component(&[])), "no_http_handler");
+        // A section cut off in the middle.
+        assert_eq!(reason(&component(&[0x07, 0x03, 0x01])), "invalid");
+        // Imports `a:b/c`, an instance with one function `f: func()`, which this host
+        // does not provide.
+        let unlinkable = component(&[
+            0x07, 0x0e, 0x01, // the type section: one type,
+            0x42, 0x02, // an instance type of two declarations:
+            0x01, 0x40, 0x00, 0x01, 0x00, // type 0 = func(),
+            0x04, 0x00, 0x01, b'f', 0x01, 0x00, // export "f": func type 0
+            0x0a, 0x0a, 0x01, // the import section: one import,
+            0x00, 0x05, b'a', b':', b'b', b'/', b'c', 0x05, 0x00, // "a:b/c": instance type 0
+        ]);
+        assert_eq!(reason(&unlinkable), "unlinkable");
+    }
 }

@@ -27,12 +27,15 @@
 //! Tests that race requests should use `#[tokio::test(flavor = "multi_thread")]`.
 //! Set `RUST_LOG=info` (or `hayon_host=debug`) to see the host's log in a failing test.
 
+pub mod redis;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::sync::{Once, OnceLock};
 use std::time::Duration;
 
+use hayon_host::keyvalue::config::KeyValueConfig;
 use hayon_host::{HostOptions, RunningHost};
 use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode};
@@ -98,6 +101,7 @@ pub struct TestHostBuilder {
     build: bool,
     manifest: PathBuf,
     watch_components: bool,
+    key_value: KeyValueConfig,
 }
 
 impl TestHostBuilder {
@@ -137,6 +141,13 @@ impl TestHostBuilder {
     /// Reloads components whose files change (off by default).
     pub fn watch_components(mut self, watch: bool) -> Self {
         self.watch_components = watch;
+        self
+    }
+
+    /// Puts the key-value stores elsewhere than the data directory's file (for example
+    /// in a [`redis::TestRedis`] shared by several hosts).
+    pub fn key_value(mut self, config: KeyValueConfig) -> Self {
+        self.key_value = config;
         self
     }
 
@@ -199,6 +210,7 @@ impl TestHost {
             build: true,
             manifest: manifest_path(),
             watch_components: false,
+            key_value: KeyValueConfig::default(),
         }
     }
 
@@ -237,6 +249,7 @@ impl TestHost {
         options.max_instances = 64;
         options.compile_cache = Some(compile_cache());
         options.drain_timeout = Duration::from_secs(5);
+        options.key_value = self.settings.key_value.clone();
         self.host = Some(hayon_host::start(options).await?);
         Ok(())
     }

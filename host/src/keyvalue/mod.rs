@@ -2,15 +2,21 @@
 //!
 //! - [`KvBackend`] is the storage a host process uses: the operations the WASI interfaces
 //!   need, each atomic on its own. [`redb_store::RedbStore`] keeps everything in one
-//!   embedded database file; a shared backend (such as Redis, for several host processes)
-//!   implements the same trait.
+//!   embedded database file; [`redis_store::RedisStore`] keeps it in Redis, shared by
+//!   several host processes.
+//! - [`config`] says which backend holds each store label and opens them at start-up.
 //! - [`wasi`] links the Spin-compatible `wasi:keyvalue/{store,atomics,batch}` draft2
 //!   interfaces into a component linker and enforces which stores (labels) each component
 //!   may open.
 //!
 //! A store label (`key_value_stores = ["default"]`) names a separate key space.
 
+pub mod config;
 pub mod redb_store;
+pub mod redis_store;
+pub mod router;
+#[cfg(test)]
+mod test_redis;
 pub mod wasi;
 
 use thiserror::Error;

@@ -142,16 +142,16 @@ impl RedisOptions {
 #[derive(Debug, Error)]
 pub enum RedisStoreError {
     /// The URL cannot be used.
-    #[error("the Redis URL {url} is not valid: {source}")]
+    #[error("the Redis URL {url} is not valid: {error}")]
     InvalidUrl {
         /// The URL, redacted.
         url: String,
         /// What the client said.
-        source: RedisError,
+        error: RedisError,
     },
     /// No connection could be made.
     #[error(
-        "cannot connect to Redis at {url} (timeout {timeout:?}): {source}; check that the \
+        "cannot connect to Redis at {url} (timeout {timeout:?}): {error}; check that the \
          server runs and the URL, password and database are right"
     )]
     Connect {
@@ -160,17 +160,17 @@ pub enum RedisStoreError {
         /// The connect timeout.
         timeout: Duration,
         /// What the client said.
-        source: RedisError,
+        error: RedisError,
     },
     /// A command failed or timed out.
-    #[error("Redis at {url}: {command} failed: {source}")]
+    #[error("Redis at {url}: {command} failed: {error}")]
     Command {
         /// The URL, redacted.
         url: String,
         /// The command (never its arguments, which hold values).
         command: &'static str,
         /// What the client or the server said.
-        source: RedisError,
+        error: RedisError,
     },
     /// The server answered something the script cannot have answered.
     #[error("Redis at {url}: {command} gave an unexpected answer")]
@@ -226,13 +226,12 @@ impl RedisStore {
     /// Checks the URL and connects once (`PING`), so that a wrong URL, a wrong password or
     /// an unreachable server stops start-up with a clear message.
     pub fn open(options: RedisOptions) -> Result<Self, RedisStoreError> {
-        let client =
-            redis::Client::open(options.url.expose()).map_err(|source| {
-                RedisStoreError::InvalidUrl {
-                    url: options.url.redacted(),
-                    source,
-                }
-            })?;
+        let client = redis::Client::open(options.url.expose()).map_err(|error| {
+            RedisStoreError::InvalidUrl {
+                url: options.url.redacted(),
+                error,
+            }
+        })?;
         let store = Self {
             client,
             options,
@@ -262,10 +261,10 @@ impl RedisStore {
     }
 
     fn connect(&self) -> Result<Connection, RedisStoreError> {
-        let connect_error = |source| RedisStoreError::Connect {
+        let connect_error = |error| RedisStoreError::Connect {
             url: self.options.url.redacted(),
             timeout: self.options.connect_timeout,
-            source,
+            error,
         };
         let conn = self
             .client
@@ -329,11 +328,11 @@ impl RedisStore {
         }
     }
 
-    fn command_error(&self, command: &'static str, source: RedisError) -> RedisStoreError {
+    fn command_error(&self, command: &'static str, error: RedisError) -> RedisStoreError {
         RedisStoreError::Command {
             url: self.options.url.redacted(),
             command,
-            source,
+            error,
         }
     }
 
@@ -392,7 +391,7 @@ impl RedisStore {
 fn escape_glob(text: &str) -> String {
     let mut escaped = String::with_capacity(text.len());
     for c in text.chars() {
-        if matches!(c, '*' | '?' | '[' | ']' | '\\' | '^' | '-') {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
             escaped.push('\\');
         }
         escaped.push(c);
@@ -490,7 +489,9 @@ impl KvBackend for RedisStore {
         }
         let mut command = redis::cmd("MSET");
         for (key, value) in entries {
-            command.arg(self.redis_key(store, key)).arg(value.as_slice());
+            command
+                .arg(self.redis_key(store, key))
+                .arg(value.as_slice());
         }
         Ok(self.run("MSET", Retry::Idempotent, |conn| command.query(conn))?)
     }
@@ -566,9 +567,14 @@ mod tests {
     fn values_round_trip_under_the_namespaced_key() {
         let server = redis_or_skip!();
         let store = store(&server);
-        store.set("default", "accounts/bluesky/u1", b"\x00v1\xff").unwrap();
+        store
+            .set("default", "accounts/bluesky/u1", b"\x00v1\xff")
+            .unwrap();
         assert_eq!(
-            store.get("default", "accounts/bluesky/u1").unwrap().as_deref(),
+            store
+                .get("default", "accounts/bluesky/u1")
+                .unwrap()
+                .as_deref(),
             Some(&b"\x00v1\xff"[..])
         );
         assert!(store.exists("default", "accounts/bluesky/u1").unwrap());
@@ -616,7 +622,12 @@ mod tests {
         let last = store.list_keys("s", Some("k1999"), 1000).unwrap();
         assert_eq!(last.len(), 500);
         assert_eq!(last[0], "k2000");
-        assert!(store.list_keys("s", Some("k2499"), 1000).unwrap().is_empty());
+        assert!(
+            store
+                .list_keys("s", Some("k2499"), 1000)
+                .unwrap()
+                .is_empty()
+        );
         assert!(store.list_keys("empty", None, 10).unwrap().is_empty());
     }
 
@@ -633,11 +644,15 @@ mod tests {
             CasOutcome::Conflict(Some(b"one".to_vec()))
         );
         assert_eq!(
-            store.compare_and_swap("s", "k", Some(b"stale"), b"two").unwrap(),
+            store
+                .compare_and_swap("s", "k", Some(b"stale"), b"two")
+                .unwrap(),
             CasOutcome::Conflict(Some(b"one".to_vec()))
         );
         assert_eq!(
-            store.compare_and_swap("s", "k", Some(b"one"), b"three").unwrap(),
+            store
+                .compare_and_swap("s", "k", Some(b"one"), b"three")
+                .unwrap(),
             CasOutcome::Swapped
         );
         assert_eq!(store.get("s", "k").unwrap().as_deref(), Some(&b"three"[..]));
@@ -645,7 +660,9 @@ mod tests {
         // Expecting a value that was deleted meanwhile fails and reports the absence.
         store.delete("s", "k").unwrap();
         assert_eq!(
-            store.compare_and_swap("s", "k", Some(b"three"), b"four").unwrap(),
+            store
+                .compare_and_swap("s", "k", Some(b"three"), b"four")
+                .unwrap(),
             CasOutcome::Conflict(None)
         );
         // An empty value is a value, not an absence.
@@ -655,7 +672,9 @@ mod tests {
             CasOutcome::Conflict(Some(Vec::new()))
         );
         assert_eq!(
-            store.compare_and_swap("s", "empty", Some(b""), b"x").unwrap(),
+            store
+                .compare_and_swap("s", "empty", Some(b""), b"x")
+                .unwrap(),
             CasOutcome::Swapped
         );
     }
@@ -775,6 +794,10 @@ mod tests {
         // The idle connection now points at a server that goes away and comes back.
         server.stop();
         server.restart();
-        assert_eq!(store.get("s", "k").unwrap(), None, "retried on a new connection");
+        assert_eq!(
+            store.get("s", "k").unwrap(),
+            None,
+            "retried on a new connection"
+        );
     }
 }

@@ -6,8 +6,9 @@
 //! directly with derived component types instead of generated bindings.
 //!
 //! Access rules: a component may open the labels listed in its `key_value_stores`; a label
-//! another component declares is `access-denied`, any other is `no-such-store`. Writes
-//! run on tokio's blocking pool, because a durable commit waits for the disk.
+//! another component declares is `access-denied`, any other is `no-such-store`. Backend
+//! calls run on tokio's blocking pool: a durable commit waits for the disk, and a shared
+//! backend (Redis) waits for the network.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -165,36 +166,50 @@ fn add_store<T: KvView>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
         Ok((result,))
     })?;
 
-    inst.func_wrap(
+    inst.func_wrap_async(
         "[method]bucket.get",
         |mut store: Store<'_, T>, (bucket, key): (Resource<Bucket>, String)| {
-            let (label, access) = bucket_label(&mut store, &bucket)?;
-            Ok((access.finish(access.backend.get(&label, &key)),))
+            Box::new(async move {
+                let (label, access) = bucket_label(&mut store, &bucket)?;
+                let result = access
+                    .blocking(move |backend| backend.get(&label, &key))
+                    .await;
+                Ok((result,))
+            })
         },
     )?;
 
-    inst.func_wrap(
+    inst.func_wrap_async(
         "[method]bucket.exists",
         |mut store: Store<'_, T>, (bucket, key): (Resource<Bucket>, String)| {
-            let (label, access) = bucket_label(&mut store, &bucket)?;
-            Ok((access.finish(access.backend.exists(&label, &key)),))
+            Box::new(async move {
+                let (label, access) = bucket_label(&mut store, &bucket)?;
+                let result = access
+                    .blocking(move |backend| backend.exists(&label, &key))
+                    .await;
+                Ok((result,))
+            })
         },
     )?;
 
-    inst.func_wrap(
+    inst.func_wrap_async(
         "[method]bucket.list-keys",
         |mut store: Store<'_, T>, (bucket, cursor): (Resource<Bucket>, Option<String>)| {
-            let (label, access) = bucket_label(&mut store, &bucket)?;
-            let listed = access
-                .backend
-                .list_keys(&label, cursor.as_deref(), LIST_PAGE);
-            let result = access.finish(listed).map(|keys| {
-                let cursor = (keys.len() == LIST_PAGE)
-                    .then(|| keys.last().cloned())
-                    .flatten();
-                KeyResponse { keys, cursor }
-            });
-            Ok((result,))
+            Box::new(async move {
+                let (label, access) = bucket_label(&mut store, &bucket)?;
+                let listed = access
+                    .blocking(move |backend| {
+                        backend.list_keys(&label, cursor.as_deref(), LIST_PAGE)
+                    })
+                    .await;
+                let result = listed.map(|keys| {
+                    let cursor = (keys.len() == LIST_PAGE)
+                        .then(|| keys.last().cloned())
+                        .flatten();
+                    KeyResponse { keys, cursor }
+                });
+                Ok((result,))
+            })
         },
     )?;
 
@@ -234,22 +249,28 @@ fn add_atomics<T: KvView>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
         Ok(())
     })?;
 
-    inst.func_wrap(
+    inst.func_wrap_async(
         "[static]cas.new",
         |mut store: Store<'_, T>, (bucket, key): (Resource<Bucket>, String)| {
-            let (label, access) = bucket_label(&mut store, &bucket)?;
-            let result = match access.finish(access.backend.get(&label, &key)) {
-                Ok(snapshot) => {
-                    let (table, _) = store.data_mut().kv();
-                    Ok(table.push(Cas {
-                        label,
-                        key,
-                        snapshot,
-                    })?)
-                }
-                Err(e) => Err(e),
-            };
-            Ok((result,))
+            Box::new(async move {
+                let (label, access) = bucket_label(&mut store, &bucket)?;
+                let (label_read, key_read) = (label.clone(), key.clone());
+                let read = access
+                    .blocking(move |backend| backend.get(&label_read, &key_read))
+                    .await;
+                let result = match read {
+                    Ok(snapshot) => {
+                        let (table, _) = store.data_mut().kv();
+                        Ok(table.push(Cas {
+                            label,
+                            key,
+                            snapshot,
+                        })?)
+                    }
+                    Err(e) => Err(e),
+                };
+                Ok((result,))
+            })
         },
     )?;
 
@@ -315,14 +336,19 @@ fn add_atomics<T: KvView>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
 fn add_batch<T: KvView>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
     let mut inst = linker.instance(BATCH)?;
 
-    inst.func_wrap(
+    inst.func_wrap_async(
         "get-many",
         |mut store: Store<'_, T>, (bucket, keys): (Resource<Bucket>, Vec<String>)| {
-            let (label, access) = bucket_label(&mut store, &bucket)?;
-            let result = access
-                .finish(access.backend.get_many(&label, &keys))
-                .map(|values| keys.into_iter().zip(values).collect::<Vec<_>>());
-            Ok((result,))
+            Box::new(async move {
+                let (label, access) = bucket_label(&mut store, &bucket)?;
+                let result = access
+                    .blocking(move |backend| {
+                        let values = backend.get_many(&label, &keys)?;
+                        Ok(keys.into_iter().zip(values).collect::<Vec<_>>())
+                    })
+                    .await;
+                Ok((result,))
+            })
         },
     )?;
 
