@@ -27,6 +27,7 @@
 //! Tests that race requests should use `#[tokio::test(flavor = "multi_thread")]`.
 //! Set `RUST_LOG=info` (or `hayon_host=debug`) to see the host's log in a failing test.
 
+pub mod oauth_flow;
 pub mod redis;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -98,6 +99,8 @@ pub struct TestHostBuilder {
     variables: BTreeMap<String, String>,
     without: BTreeSet<String>,
     request_timeout: Duration,
+    body_read_timeout: Duration,
+    max_instances: u32,
     build: bool,
     manifest: PathBuf,
     watch_components: bool,
@@ -128,6 +131,18 @@ impl TestHostBuilder {
     /// Sets the host's per-request deadline (default 30 s).
     pub fn request_timeout(mut self, timeout: Duration) -> Self {
         self.request_timeout = timeout;
+        self
+    }
+
+    /// Sets how long a client may take to send a request body (default 10 s).
+    pub fn body_read_timeout(mut self, timeout: Duration) -> Self {
+        self.body_read_timeout = timeout;
+        self
+    }
+
+    /// Sets how many component instances may run at once (default 64).
+    pub fn max_instances(mut self, instances: u32) -> Self {
+        self.max_instances = instances;
         self
     }
 
@@ -207,6 +222,8 @@ impl TestHost {
             variables: BTreeMap::new(),
             without: BTreeSet::new(),
             request_timeout: Duration::from_secs(30),
+            body_read_timeout: Duration::from_secs(10),
+            max_instances: 64,
             build: true,
             manifest: manifest_path(),
             watch_components: false,
@@ -246,7 +263,8 @@ impl TestHost {
         options.variables = self.variables();
         options.use_process_env = false;
         options.request_timeout = self.settings.request_timeout;
-        options.max_instances = 64;
+        options.max_instances = self.settings.max_instances;
+        options.body_read_timeout = self.settings.body_read_timeout;
         options.compile_cache = Some(compile_cache());
         options.drain_timeout = Duration::from_secs(5);
         options.key_value = self.settings.key_value.clone();

@@ -12,15 +12,16 @@
 //! (`components/facebook/src/flow_tests.rs`) and the guest library's. Here, unknown and
 //! tampered states are.
 
-use std::time::Duration;
-
 use hayon_double_meta::{
     Decision, FacebookPage, FacebookUser, Fault, GraphError, InstagramAccount, LoggedRequest,
     MetaDouble, RegisteredApp, TokenKind,
 };
-use hayon_e2e::{TEST_FRONTEND_URL, TestHost};
+use hayon_e2e::TestHost;
+use hayon_e2e::oauth_flow::{
+    self, call_route, follow_callback, now_unix, query_param, query_params, raw_request,
+    settings_error, settings_success, unix_seconds,
+};
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const USER: &str = "user-1";
 const CALLBACK_PATH: &str = "/api/platform/facebook/callback";
@@ -80,12 +81,7 @@ impl Setup {
     }
 
     async fn api(&self, method: &str, route: &str) -> (u16, reqwest::header::HeaderMap, Value) {
-        let path = format!("/api/platform/facebook/{route}");
-        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
-        let answer = self
-            .host
-            .request(method, &path, Some(&self.token), None)
-            .await;
+        let answer = call_route(&self.host, "facebook", method, route, &self.token).await;
         self.assert_no_secret_in(&answer.2.to_string());
         answer
     }
@@ -107,16 +103,8 @@ impl Setup {
     /// The browser following the dialog's redirect to our callback (a browser does not
     /// send the `#_=_` fragment): the `Location` our callback answers with.
     async fn follow(&self, redirect: &str) -> String {
-        let path = redirect
-            .strip_prefix(&self.host.base_url())
-            .unwrap_or_else(|| panic!("redirect to elsewhere: {redirect}"));
-        let (status, headers, body) = self.host.get(path, None).await;
-        assert_eq!(status, 302, "a callback only redirects: {body}");
+        let (location, body) = follow_callback(&self.host, redirect).await;
         assert_eq!(body, Value::Null, "a callback has no page");
-        let location = headers["location"]
-            .to_str()
-            .expect("ascii location")
-            .to_owned();
         self.assert_no_secret_in(&location);
         location
     }
@@ -158,69 +146,32 @@ impl Setup {
     }
 
     fn assert_no_secret_in(&self, text: &str) {
-        for issued in self.meta.tokens() {
-            assert!(!text.contains(&issued.token), "a token leaked: {text}");
-        }
-        assert!(!text.contains(APP_SECRET), "the app secret leaked: {text}");
+        let tokens = self.meta.tokens().into_iter().map(|issued| issued.token);
+        oauth_flow::assert_no_secret_in(text, tokens, APP_SECRET);
     }
 }
 
 fn success() -> String {
-    format!("{TEST_FRONTEND_URL}/settings?success=facebook_connected")
+    settings_success("facebook")
 }
 
 fn failure(reason: &str) -> String {
-    format!("{TEST_FRONTEND_URL}/settings?error=facebook_{reason}")
+    settings_error("facebook", reason)
 }
 
-/// The query parameters of `url`, decoded.
-fn params(url: &str) -> Vec<(String, String)> {
-    let query = url.split_once('?').map_or("", |(_, q)| q);
-    let query = query.split('#').next().unwrap_or_default();
-    reqwest::Url::parse(&format!("http://x/?{query}"))
-        .expect("a query")
-        .query_pairs()
-        .into_owned()
-        .collect()
-}
-
+/// The decoded value of query parameter `name` of `url`, which must have one.
 fn param(url: &str, name: &str) -> String {
-    params(url)
-        .into_iter()
-        .find(|(key, _)| key == name)
-        .map(|(_, value)| value)
-        .unwrap_or_else(|| panic!("no {name} in {url}"))
+    query_param(url, name).unwrap_or_else(|| panic!("no {name} in {url}"))
 }
 
-fn now_unix() -> i64 {
-    let elapsed = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("the clock is after 1970");
-    i64::try_from(elapsed.as_secs()).expect("seconds fit")
-}
-
+/// Unix seconds of an RFC 3339 UTC timestamp, which must be `YYYY-MM-DDTHH:MM:SSZ`.
 fn unix_of(rfc3339: &Value) -> i64 {
     let text = rfc3339.as_str().expect("an RFC 3339 string");
-    let number = |range: std::ops::Range<usize>| -> i64 {
-        text.get(range)
-            .and_then(|s| s.parse().ok())
-            .unwrap_or_else(|| panic!("bad time {text}"))
-    };
-    // `YYYY-MM-DDTHH:MM:SSZ` to Unix seconds (days from the civil date).
     assert!(
         text.len() == 20 && text.ends_with('Z'),
         "not RFC 3339 UTC: {text}"
     );
-    let (y, m, d) = (number(0..4), number(5..7), number(8..10));
-    let (hh, mm, ss) = (number(11..13), number(14..16), number(17..19));
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    days * 86_400 + hh * 3600 + mm * 60 + ss
+    unix_seconds(text)
 }
 
 #[tokio::test]
@@ -232,7 +183,10 @@ async fn connect_answers_the_dialog_url_with_every_parameter_encoded() {
         endpoint,
         format!("{}/v26.0/dialog/oauth", setup.meta.dialog_url())
     );
-    let names: Vec<String> = params(&url).into_iter().map(|(name, _)| name).collect();
+    let names: Vec<String> = query_params(&url)
+        .into_iter()
+        .map(|(name, _)| name)
+        .collect();
     assert_eq!(
         names,
         [
@@ -435,17 +389,7 @@ async fn a_callback_that_arrives_with_the_fragment_still_connects() {
         .expect("to the host");
     assert!(target.ends_with("#_=_"));
 
-    let mut stream = tokio::net::TcpStream::connect(setup.host.addr())
-        .await
-        .expect("connect");
-    let request = format!("GET {target} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
-    stream.write_all(request.as_bytes()).await.expect("send");
-    let mut answer = Vec::new();
-    tokio::time::timeout(Duration::from_secs(60), stream.read_to_end(&mut answer))
-        .await
-        .expect("in time")
-        .expect("read");
-    let answer = String::from_utf8_lossy(&answer);
+    let answer = raw_request(&setup.host, target).await;
     assert!(answer.starts_with("HTTP/1.1 302"), "{answer}");
     assert!(
         answer

@@ -13,11 +13,12 @@ use hayon_double_mastodon::{
     AccountState, AppCredentials, AppSpec, Decision, Endpoint, Fault, MastodonDouble, NewUser,
     PkceCheck,
 };
-use hayon_e2e::{TEST_FRONTEND_URL, TestHost};
-use hayon_host::keyvalue::KvBackend;
-use hayon_host::keyvalue::redb_store::RedbStore;
+use hayon_e2e::TestHost;
+use hayon_e2e::oauth_flow::{
+    self, call_route, edit_stored, follow_callback, query_param, raw_get, settings_error,
+    settings_success,
+};
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const USER: &str = "user-1";
 const CALLBACK_PATH: &str = "/api/platform/mastodon/callback";
@@ -69,13 +70,8 @@ impl Setup {
     }
 
     async fn api(&self, method: &str, route: &str) -> (u16, reqwest::header::HeaderMap, Value) {
-        let path = format!("/api/platform/mastodon/{route}");
-        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
-        let answer = self
-            .host
-            .request(method, &path, Some(&self.token), None)
-            .await;
-        self.assert_no_token_in(&answer.2);
+        let answer = call_route(&self.host, "mastodon", method, route, &self.token).await;
+        self.assert_no_token_in(&answer.2.to_string());
         answer
     }
 
@@ -92,23 +88,9 @@ impl Setup {
     /// The browser following the instance's redirect to our callback: the `Location`
     /// our callback answers with (always a 302).
     async fn follow(&self, redirect: &str) -> String {
-        let path = redirect
-            .strip_prefix(&self.host.base_url())
-            .unwrap_or_else(|| panic!("redirect to elsewhere: {redirect}"));
-        let (status, headers, body) = self.host.get(path, None).await;
-        assert_eq!(status, 302, "a callback only redirects: {body}");
-        self.assert_no_token_in(&body);
-        let location = headers["location"]
-            .to_str()
-            .expect("ascii location")
-            .to_owned();
-        assert!(
-            !self
-                .mastodon
-                .tokens()
-                .iter()
-                .any(|t| location.contains(t.token.expose()))
-        );
+        let (location, body) = follow_callback(&self.host, redirect).await;
+        self.assert_no_token_in(&body.to_string());
+        self.assert_no_token_in(&location);
         location
     }
 
@@ -127,120 +109,19 @@ impl Setup {
         body["data"]["accounts"].clone()
     }
 
-    fn assert_no_token_in(&self, body: &Value) {
-        let text = body.to_string();
-        for issued in self.mastodon.tokens() {
-            assert!(
-                !text.contains(issued.token.expose()),
-                "a token leaked: {text}"
-            );
-        }
-        assert!(
-            !text.contains(self.app.client_secret.expose()),
-            "the secret leaked: {text}"
-        );
+    fn assert_no_token_in(&self, text: &str) {
+        let issued = self.mastodon.tokens();
+        let tokens = issued.iter().map(|issued| issued.token.expose());
+        oauth_flow::assert_no_secret_in(text, tokens, self.app.client_secret.expose());
     }
 }
 
 fn success() -> String {
-    format!("{TEST_FRONTEND_URL}/settings?success=mastodon_connected")
+    settings_success("mastodon")
 }
 
 fn failure(reason: &str) -> String {
-    format!("{TEST_FRONTEND_URL}/settings?error=mastodon_{reason}")
-}
-
-/// The query parameters of a URL, decoded.
-fn params(url: &str) -> Vec<(String, String)> {
-    let query = url.split_once('?').map_or("", |(_, q)| q);
-    query
-        .split('&')
-        .filter(|pair| !pair.is_empty())
-        .map(|pair| {
-            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-            (decode(name), decode(value))
-        })
-        .collect()
-}
-
-fn param(url: &str, name: &str) -> Option<String> {
-    params(url)
-        .into_iter()
-        .find(|(n, _)| n == name)
-        .map(|(_, v)| v)
-}
-
-fn decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'%' if i + 2 < bytes.len() => {
-                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).expect("ascii");
-                out.push(u8::from_str_radix(hex, 16).expect("hex"));
-                i += 3;
-            }
-            b'+' => {
-                out.push(b' ');
-                i += 1;
-            }
-            byte => {
-                out.push(byte);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8(out).expect("utf-8")
-}
-
-/// Sends `GET <target>` as raw HTTP/1.1 (so a fragment reaches the host as written) and
-/// answers the status and the `Location`.
-async fn raw_get(host: &TestHost, target: &str) -> (u16, Option<String>) {
-    let mut stream = tokio::net::TcpStream::connect(host.addr())
-        .await
-        .expect("connect");
-    let request = format!(
-        "GET {target} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
-        host.addr()
-    );
-    stream.write_all(request.as_bytes()).await.expect("send");
-    let mut answer = Vec::new();
-    stream.read_to_end(&mut answer).await.expect("read");
-    let text = String::from_utf8_lossy(&answer);
-    let status = text
-        .split(' ')
-        .nth(1)
-        .and_then(|code| code.parse().ok())
-        .expect("a status line");
-    let location = text.lines().find_map(|line| {
-        let (name, value) = line.split_once(':')?;
-        name.eq_ignore_ascii_case("location")
-            .then(|| value.trim().to_owned())
-    });
-    (status, location)
-}
-
-/// Stops the host, lets `edit` change the stored value of `key_prefix…` (the first key
-/// with that prefix), and starts the host again on the same data.
-async fn edit_stored(setup: &mut Setup, key_prefix: &str, edit: impl FnOnce(&mut Value)) {
-    setup.host.shutdown().await;
-    {
-        let store = RedbStore::open(&setup.host.data_dir().join(hayon_host::KV_FILE))
-            .expect("the database opens");
-        let keys = store.list_keys("default", None, 1000).expect("keys");
-        let key = keys
-            .iter()
-            .find(|key| key.starts_with(key_prefix))
-            .unwrap_or_else(|| panic!("no key {key_prefix}… in {keys:?}"));
-        let raw = store.get("default", key).expect("read").expect("present");
-        let mut value: Value = serde_json::from_slice(&raw).expect("JSON record");
-        edit(&mut value);
-        store
-            .set("default", key, &serde_json::to_vec(&value).expect("encode"))
-            .expect("write");
-    }
-    setup.host.restart().await;
+    settings_error("mastodon", reason)
 }
 
 // ---------------------------------------------------------------------------------------
@@ -269,14 +150,18 @@ async fn connect_answers_a_pkce_authorization_url_for_the_instance_however_writt
         ("code_challenge_method", "S256"),
     ];
     for (name, value) in expected {
-        assert_eq!(param(&url, name).as_deref(), Some(value), "{name} in {url}");
+        assert_eq!(
+            query_param(&url, name).as_deref(),
+            Some(value),
+            "{name} in {url}"
+        );
     }
-    let state = param(&url, "state").expect("state");
+    let state = query_param(&url, "state").expect("state");
     assert!(
         state.len() >= 32 && !state.contains(USER),
         "unguessable, no user id: {state}"
     );
-    let challenge = param(&url, "code_challenge").expect("code_challenge");
+    let challenge = query_param(&url, "code_challenge").expect("code_challenge");
     assert_eq!(
         challenge.len(),
         43,
@@ -285,12 +170,12 @@ async fn connect_answers_a_pkce_authorization_url_for_the_instance_however_writt
 
     let again = setup.auth_url().await;
     assert_ne!(
-        param(&again, "state"),
+        query_param(&again, "state"),
         Some(state),
         "a fresh state per attempt"
     );
     assert_ne!(
-        param(&again, "code_challenge"),
+        query_param(&again, "code_challenge"),
         Some(challenge),
         "a fresh verifier"
     );
@@ -399,7 +284,7 @@ async fn a_refusal_is_auth_denied_and_stores_nothing() {
 #[tokio::test]
 async fn a_callback_without_code_is_auth_failed() {
     let setup = Setup::start().await;
-    let state = param(&setup.auth_url().await, "state").expect("state");
+    let state = query_param(&setup.auth_url().await, "state").expect("state");
     let location = setup
         .follow(&setup.host.url(&format!("{CALLBACK_PATH}?state={state}")))
         .await;
@@ -416,8 +301,8 @@ async fn unknown_and_tampered_states_are_refused_without_an_exchange() {
         .mastodon
         .authorize(&setup.auth_url().await, Decision::approve("alice"))
         .expect("redirect");
-    let state = param(&redirect, "state").expect("state");
-    let code = param(&redirect, "code").expect("code");
+    let state = query_param(&redirect, "state").expect("state");
+    let code = query_param(&redirect, "code").expect("code");
 
     let mut tampered = state.clone().into_bytes();
     tampered[5] = if tampered[5] == b'A' { b'B' } else { b'A' };
@@ -456,7 +341,7 @@ async fn an_expired_state_is_refused() {
         .authorize(&setup.auth_url().await, Decision::approve("alice"))
         .expect("redirect");
     // Fifteen minutes pass before the browser comes back.
-    edit_stored(&mut setup, "pending/mastodon/", |record| {
+    edit_stored(&mut setup.host, "pending/mastodon/", |record| {
         record["expires_at"] = json!("2020-01-01T00:00:00Z");
     })
     .await;

@@ -10,11 +10,12 @@
 use std::time::Duration;
 
 use hayon_double_meta::{Decision, Fault, RegisteredApp, ThreadsDouble, ThreadsUser, TokenKind};
-use hayon_e2e::{TEST_FRONTEND_URL, TestHost};
-use hayon_host::keyvalue::KvBackend;
-use hayon_host::keyvalue::redb_store::RedbStore;
+use hayon_e2e::TestHost;
+use hayon_e2e::oauth_flow::{
+    self, call_route, follow_callback, now_unix, raw_get, settings_error, settings_success,
+    unix_seconds,
+};
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const USER: &str = "user-1";
 const CALLBACK_PATH: &str = "/api/platform/threads/callback";
@@ -64,12 +65,7 @@ impl Setup {
     }
 
     async fn api(&self, method: &str, route: &str) -> (u16, reqwest::header::HeaderMap, Value) {
-        let path = format!("/api/platform/threads/{route}");
-        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
-        let answer = self
-            .host
-            .request(method, &path, Some(&self.token), None)
-            .await;
+        let answer = call_route(&self.host, "threads", method, route, &self.token).await;
         self.assert_no_token_in(&answer.2.to_string());
         answer
     }
@@ -89,12 +85,7 @@ impl Setup {
 
     /// The browser following a redirect to our callback: the `Location` we answer with.
     async fn follow(&self, redirect: &str) -> String {
-        let path = redirect
-            .strip_prefix(&self.host.base_url())
-            .unwrap_or_else(|| panic!("redirect to elsewhere: {redirect}"));
-        let (status, headers, body) = self.host.get(path, None).await;
-        assert_eq!(status, 302, "a callback only redirects: {body}");
-        let location = headers["location"].to_str().expect("ascii").to_owned();
+        let (location, _) = follow_callback(&self.host, redirect).await;
         self.assert_no_token_in(&location);
         location
     }
@@ -111,10 +102,8 @@ impl Setup {
     }
 
     fn assert_no_token_in(&self, text: &str) {
-        for issued in self.threads.tokens() {
-            assert!(!text.contains(&issued.token), "a token leaked: {text}");
-        }
-        assert!(!text.contains(APP_SECRET), "the app secret leaked: {text}");
+        let tokens = self.threads.tokens().into_iter().map(|issued| issued.token);
+        oauth_flow::assert_no_secret_in(text, tokens, APP_SECRET);
     }
 
     fn calls(&self, method: &str, path: &str) -> usize {
@@ -124,22 +113,7 @@ impl Setup {
     /// Stops the host, changes the stored value of the first key starting with
     /// `key_prefix`, and starts the host again on the same data.
     async fn edit_stored(&mut self, key_prefix: &str, edit: impl FnOnce(&mut Value)) {
-        self.host.shutdown().await;
-        {
-            let store = RedbStore::open(&self.host.data_dir().join(hayon_host::KV_FILE))
-                .expect("the database opens");
-            let keys = store.list_keys("default", None, 1000).expect("keys");
-            let key = keys
-                .iter()
-                .find(|key| key.starts_with(key_prefix))
-                .unwrap_or_else(|| panic!("no key {key_prefix}… in {keys:?}"));
-            let raw = store.get("default", key).expect("read").expect("present");
-            let mut value: Value = serde_json::from_slice(&raw).expect("JSON record");
-            edit(&mut value);
-            let bytes = serde_json::to_vec(&value).expect("encode");
-            store.set("default", key, &bytes).expect("write");
-        }
-        self.host.restart().await;
+        oauth_flow::edit_stored(&mut self.host, key_prefix, edit).await;
     }
 
     /// Our side sees the stored token as received long ago (more than 24 hours).
@@ -153,11 +127,11 @@ impl Setup {
 }
 
 fn success() -> String {
-    format!("{TEST_FRONTEND_URL}/settings?success=threads_connected")
+    settings_success("threads")
 }
 
 fn failure(reason: &str) -> String {
-    format!("{TEST_FRONTEND_URL}/settings?error=threads_{reason}")
+    settings_error("threads", reason)
 }
 
 /// The raw (still encoded) value of query parameter `name`.
@@ -169,58 +143,8 @@ fn raw_param<'a>(url: &'a str, name: &str) -> Option<&'a str> {
     })
 }
 
-/// Seconds since the epoch of an RFC 3339 UTC timestamp `YYYY-MM-DDTHH:MM:SSZ`.
-fn unix(timestamp: &str) -> i64 {
-    let number = |range: std::ops::Range<usize>| -> i64 {
-        timestamp[range]
-            .parse()
-            .unwrap_or_else(|_| panic!("timestamp {timestamp}"))
-    };
-    let (year, month, day) = (number(0..4), number(5..7), number(8..10));
-    let (hour, minute, second) = (number(11..13), number(14..16), number(17..19));
-    let year = if month <= 2 { year - 1 } else { year };
-    let era = year.div_euclid(400);
-    let year_of_era = year - era * 400;
-    let day_of_year = (153 * ((month + 9) % 12) + 2) / 5 + day - 1;
-    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
-    let days = era * 146_097 + day_of_era - 719_468;
-    days * 86_400 + hour * 3_600 + minute * 60 + second
-}
-
 fn expires_at(account: &Value) -> i64 {
-    unix(account["expiresAt"].as_str().expect("expiresAt"))
-}
-
-fn now() -> i64 {
-    let elapsed = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("after 1970");
-    i64::try_from(elapsed.as_secs()).expect("fits")
-}
-
-async fn raw_get(host: &TestHost, target: &str) -> (u16, Option<String>) {
-    let mut stream = tokio::net::TcpStream::connect(host.addr())
-        .await
-        .expect("connect");
-    let request = format!(
-        "GET {target} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
-        host.addr()
-    );
-    stream.write_all(request.as_bytes()).await.expect("send");
-    let mut answer = Vec::new();
-    stream.read_to_end(&mut answer).await.expect("read");
-    let text = String::from_utf8_lossy(&answer);
-    let status = text
-        .split(' ')
-        .nth(1)
-        .and_then(|code| code.parse().ok())
-        .expect("status");
-    let location = text.lines().find_map(|line| {
-        let (name, value) = line.split_once(':')?;
-        name.eq_ignore_ascii_case("location")
-            .then(|| value.trim().to_owned())
-    });
-    (status, location)
+    unix_seconds(account["expiresAt"].as_str().expect("expiresAt"))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -274,7 +198,7 @@ async fn without_app_credentials_connect_is_503_not_configured() {
 #[tokio::test]
 async fn a_connection_upgrades_the_token_and_keeps_the_big_id_exact() {
     let setup = Setup::start().await;
-    let started = now();
+    let started = now_unix();
     assert_eq!(setup.connect_as(ALICE).await, success());
 
     let exchange = setup.threads.requests_to("POST", "/oauth/access_token");
@@ -304,7 +228,7 @@ async fn a_connection_upgrades_the_token_and_keeps_the_big_id_exact() {
     let expiry = expires_at(account);
     let earliest = started + LONG_LIVED_SECONDS;
     assert!(
-        (earliest..=now() + LONG_LIVED_SECONDS).contains(&expiry),
+        (earliest..=now_unix() + LONG_LIVED_SECONDS).contains(&expiry),
         "{expiry}"
     );
 }
@@ -475,7 +399,7 @@ async fn refresh_of_a_day_old_token_extends_it() {
         after >= before + 86_400,
         "receipt time + expires_in: {before} → {after}"
     );
-    assert!(after <= now() + longer, "{after}");
+    assert!(after <= now_unix() + longer, "{after}");
 
     // The extended token is the one stored: the old one may die, refreshing still works,
     // and the next refresh finds a young token.

@@ -13,11 +13,11 @@ use std::time::Duration;
 use hayon_double_tumblr::{
     CallbackConfirmed, Decision, Endpoint, Failure, RequestTokenStatus, TumblrDouble, fixtures,
 };
-use hayon_e2e::{TEST_FRONTEND_URL, TestHost};
-use hayon_host::keyvalue::KvBackend;
-use hayon_host::keyvalue::redb_store::RedbStore;
+use hayon_e2e::TestHost;
+use hayon_e2e::oauth_flow::{
+    edit_stored, follow_callback, raw_get, settings_error, settings_success,
+};
 use serde_json::Value;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const CONNECT: &str = "/api/platform/tumblr/connect";
 const REFRESH: &str = "/api/platform/tumblr/refresh";
@@ -112,23 +112,8 @@ impl World {
     /// Follows a callback URL as a browser does (no bearer, fragment not sent) and
     /// returns the `Location` of the host's `302`.
     async fn follow(&self, callback_url: &str) -> String {
-        let response = self
-            .host
-            .client()
-            .get(callback_url)
-            .send()
-            .await
-            .expect("the host answers");
-        let status = response.status().as_u16();
-        let location = response
-            .headers()
-            .get("location")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        let body = response.text().await.expect("readable body");
-        self.remember(body.clone());
-        assert_eq!(status, 302, "a callback always redirects: {body}");
-        let location = location.expect("a Location header");
+        let (location, body) = follow_callback(&self.host, callback_url).await;
+        self.remember(body.to_string());
         self.remember(location.clone());
         location
     }
@@ -190,11 +175,11 @@ impl World {
 }
 
 fn success() -> String {
-    format!("{TEST_FRONTEND_URL}/settings?success=tumblr_connected")
+    settings_success("tumblr")
 }
 
 fn error(reason: &str) -> String {
-    format!("{TEST_FRONTEND_URL}/settings?error=tumblr_{reason}")
+    settings_error("tumblr", reason)
 }
 
 /// Removes the `oauth_verifier` parameter from a callback URL.
@@ -206,33 +191,6 @@ fn without_verifier(callback: &str) -> String {
         .filter(|pair| !pair.starts_with("oauth_verifier="))
         .collect();
     format!("{base}?{}", kept.join("&"))
-}
-
-/// Sends a request line exactly as written (a browser never sends a fragment, but a
-/// careless proxy or client might) and returns the status and `Location`.
-async fn raw_get(host: &TestHost, target: &str) -> (u16, Option<String>) {
-    let mut stream = tokio::net::TcpStream::connect(host.addr())
-        .await
-        .expect("connect to the host");
-    let request = format!(
-        "GET {target} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
-        host.addr()
-    );
-    stream.write_all(request.as_bytes()).await.expect("send");
-    let mut answer = Vec::new();
-    stream.read_to_end(&mut answer).await.expect("read");
-    let text = String::from_utf8_lossy(&answer);
-    let status = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|code| code.parse().ok())
-        .expect("a status line");
-    let location = text.lines().find_map(|line| {
-        let (name, value) = line.split_once(':')?;
-        name.eq_ignore_ascii_case("location")
-            .then(|| value.trim().to_owned())
-    });
-    (status, location)
 }
 
 #[tokio::test]
@@ -397,26 +355,11 @@ async fn an_expired_pending_record_is_state_invalid() {
     let callback = world.decide(&auth_url, Decision::approve(fixtures::SOLO));
 
     // Age the pending record in the host's database by an hour.
-    world.host.shutdown().await;
-    {
-        let store = RedbStore::open(&world.host.data_dir().join(hayon_host::KV_FILE))
-            .expect("open the database");
-        let keys = store.list_keys("default", None, 100).expect("list keys");
-        let pending: Vec<_> = keys
-            .iter()
-            .filter(|k| k.starts_with("pending/tumblr/"))
-            .collect();
-        assert_eq!(pending.len(), 1, "{keys:?}");
-        let raw = store
-            .get("default", pending[0])
-            .expect("read")
-            .expect("present");
-        let mut record: Value = serde_json::from_slice(&raw).expect("JSON");
+    let pending = edit_stored(&mut world.host, "pending/tumblr/", |record| {
         record["expires_at"] = Value::String("2020-01-01T00:00:00Z".into());
-        let aged = serde_json::to_vec(&record).expect("JSON");
-        store.set("default", pending[0], &aged).expect("write");
-    }
-    world.host.restart().await;
+    })
+    .await;
+    assert_eq!(pending.len(), 1, "{pending:?}");
 
     assert_eq!(world.follow(&callback).await, error("state_invalid"));
     assert!(world.tumblr.requests_to(Endpoint::AccessToken).is_empty());

@@ -8,13 +8,16 @@
 //! `/.well-known/did.json`), and the login goes to the PDS the document names.
 //!
 //! PDS addresses and `did:web` hosts come from what anyone can publish or type, so before
-//! we call them [`Directory::allows`] refuses loopback, private and link-local addresses
-//! (unless they are the configured service's own host, as in tests and local sandboxes);
-//! beyond that the host restricts outbound calls to the operator's allow-list
-//! (`bluesky_pds_hosts`).
+//! we call them [`Directory::allows`] refuses, by the URL's text, loopback, private and
+//! link-local address literals, the other numeric forms a resolver reads as IPv4
+//! (`2130706433`, `0x7f.1`, `127.1`, `0177.0.0.1`), and internal-only names (unless the host
+//! is the configured service's or directory's own, as in tests and local sandboxes).
 //!
-//! Limitation: a public DNS name that resolves to a private address cannot be recognized
-//! here (components do not resolve names); the host's allow-list is the guard for that.
+//! Limitation: this is a check of names, not of addresses. Components do not resolve
+//! names, so a public DNS name that resolves to a private address passes it. Outbound
+//! calls are further limited by the host to the operator's allow-list
+//! (`bluesky_pds_hosts`); whether a name allowed by a wildcard entry resolves to an
+//! internal address is for the host to check, not this module.
 
 use std::net::IpAddr;
 
@@ -125,6 +128,14 @@ impl Directory {
 
     /// Fetches the DID document of `did` and returns the PDS it names.
     pub fn resolve_pds(&self, env: &Env, did: &str) -> Result<String, ApiError> {
+        let doc = self.fetch_document(env, did)?;
+        self.pds_from(&doc, did)
+    }
+
+    /// Fetches the DID document of `did` from where it is published (the PLC directory, or
+    /// the `did:web` host) — never from a login answer, which the PDS writes. A document
+    /// whose `id` is another DID is refused.
+    pub fn fetch_document(&self, env: &Env, did: &str) -> Result<Value, ApiError> {
         let unusable = || {
             ApiError::invalid_field(
                 crate::identifier::FIELD,
@@ -147,7 +158,19 @@ impl Directory {
             }
             Err(failure) => return Err(resolution_error(failure)),
         };
-        self.pds_in(&doc, did)
+        match doc.get("id").and_then(Value::as_str) {
+            Some(id) if id.eq_ignore_ascii_case(did) => Ok(doc),
+            _ => Err(ApiError::UpstreamUnavailable {
+                message: "Bluesky's identity directory answered with another identity's \
+                          document. Try again in a few minutes."
+                    .into(),
+            }),
+        }
+    }
+
+    /// The PDS that `doc`, the document of `did`, names, if it is one we may call.
+    pub fn pds_from(&self, doc: &Value, did: &str) -> Result<String, ApiError> {
+        self.pds_in(doc, did)
             .ok_or_else(|| ApiError::AccountUnavailable {
                 message: format!(
                     "The identity {did} names no Bluesky hosting server (PDS) Hayon can use; the \
@@ -155,6 +178,18 @@ impl Directory {
                 ),
             })
     }
+}
+
+/// Whether the DID document `doc` claims `handle`: its `alsoKnownAs` lists
+/// `at://<handle>` (compared without regard to case, as handles are).
+pub fn claims_handle(doc: &Value, handle: &str) -> bool {
+    let Some(names) = doc.get("alsoKnownAs").and_then(Value::as_array) else {
+        return false;
+    };
+    names.iter().filter_map(Value::as_str).any(|name| {
+        name.strip_prefix("at://")
+            .is_some_and(|name| !handle.is_empty() && name.eq_ignore_ascii_case(handle))
+    })
 }
 
 /// The host of an `http(s)` URL, lower case, without port or IPv6 brackets.
@@ -171,9 +206,14 @@ fn host_of(url: &str) -> Option<String> {
     (!host.is_empty()).then(|| host.to_ascii_lowercase())
 }
 
-/// Loopback, private, link-local, shared and unspecified addresses, and names that only
-/// mean something inside a network.
+/// Loopback, private, link-local, shared and unspecified addresses, names that only mean
+/// something inside a network, and numeric hosts that are not a canonical address (which
+/// resolvers read in `inet_aton`'s forms: one to four parts, decimal, octal or hex).
 fn is_internal(host: &str) -> bool {
+    let host = host.strip_suffix('.').unwrap_or(host);
+    if host.parse::<IpAddr>().is_err() && looks_numeric(host) {
+        return true;
+    }
     if host == "localhost"
         || [".localhost", ".local", ".internal"]
             .iter()
@@ -203,6 +243,20 @@ fn is_internal(host: &str) -> bool {
         }
         Err(_) => false,
     }
+}
+
+/// Whether `host` could be read as an IPv4 address by a permissive resolver: its last
+/// label (and so also an all-numeric host) is decimal digits or `0x` followed by hex digits.
+fn looks_numeric(host: &str) -> bool {
+    let last = host.rsplit('.').next().unwrap_or(host);
+    let numeric = |label: &str| {
+        let lower = label.to_ascii_lowercase();
+        match lower.strip_prefix("0x") {
+            Some(hex) => hex.chars().all(|c| c.is_ascii_hexdigit()),
+            None => !label.is_empty() && label.chars().all(|c| c.is_ascii_digit()),
+        }
+    };
+    numeric(last)
 }
 
 /// `HandleNotFound` (the lexicon's name), or the reference server's 400 "Unable to resolve
@@ -306,6 +360,8 @@ mod tests {
         };
         assert!(public.allows("https://morel.us-east.host.bsky.network"));
         assert!(public.allows("https://pds.example.com:8443"));
+        assert!(public.allows("https://8.8.8.8"));
+        assert!(public.allows("https://pds0x1.example.com"));
         for internal in [
             "https://169.254.169.254",
             "https://127.0.0.1:443",
@@ -317,6 +373,18 @@ mod tests {
             "https://localhost",
             "https://db.internal",
             "https://100.64.0.1",
+            "https://2130706433",
+            "https://0x7f.1",
+            "https://0x7F000001",
+            "https://127.1",
+            "https://0177.0.0.1",
+            "https://127.0.0.01",
+            "https://10.1",
+            "https://0xa9fea9fe",
+            "https://169.254.169.254.",
+            "https://localhost.",
+            "https://8.8.8.08",
+            "https://pds.example.123",
             "not a url",
         ] {
             assert!(!public.allows(internal), "{internal}");
@@ -330,6 +398,16 @@ mod tests {
         let doc = json!({"id": DID, "service": [{"id": "#atproto_pds",
             "type": "AtprotoPersonalDataServer", "serviceEndpoint": "https://169.254.169.254"}]});
         assert_eq!(public.pds_in(&doc, DID), None);
+    }
+
+    #[test]
+    fn a_handle_is_claimed_only_through_also_known_as() {
+        let doc = json!({"id": DID, "alsoKnownAs": ["at://Alice.Test", "https://x"]});
+        assert!(claims_handle(&doc, "alice.test"));
+        assert!(!claims_handle(&doc, "bob.test"));
+        assert!(!claims_handle(&doc, "x"));
+        assert!(!claims_handle(&doc, ""));
+        assert!(!claims_handle(&json!({"id": DID}), "alice.test"));
     }
 
     #[test]

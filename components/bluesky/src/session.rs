@@ -20,9 +20,10 @@ use hayon_guest::{
     Account, AccountRecord, AccountStore, ApiError, Credentials, DisconnectOutcome, Env,
     UpstreamFailure, UserId,
 };
+use serde_json::Value;
 
 use crate::identifier::{Identifier, parse_did};
-use crate::identity::Directory;
+use crate::identity::{Directory, claims_handle};
 use crate::xrpc::{self, Profile, Session};
 use crate::{PLATFORM_ID, PLATFORM_NAME};
 
@@ -46,30 +47,51 @@ pub fn connect(
     // Without a sealing key the session could not be stored: refuse before the password
     // goes anywhere.
     env.config.sealing_key()?;
-    let login_pds = match &identifier {
+    // A handle or DID is resolved to its published DID document before the password goes
+    // anywhere; the login goes to the PDS that document names.
+    let resolved = match &identifier {
         Identifier::Handle(handle) => {
             let did = directory.resolve_handle(env, handle)?;
-            directory.resolve_pds(env, &did)?
+            Some(Resolved::fetch(env, &directory, did)?)
         }
-        Identifier::Did(did) => directory.resolve_pds(env, did)?,
+        Identifier::Did(did) => Some(Resolved::fetch(env, &directory, did.clone())?),
         // An e-mail address cannot be resolved: the default service is the only option.
-        Identifier::Email(_) => directory.service.clone(),
+        Identifier::Email(_) => None,
     };
+    let login_pds = resolved
+        .as_ref()
+        .map_or_else(|| directory.service.clone(), |r| r.pds.clone());
 
     let session = xrpc::create_session(env, &login_pds, identifier.as_str(), &credentials.password)
         .map_err(xrpc::login_error)?;
-    let did = parse_did(&session.did.to_lowercase())
-        .map_err(|_| ApiError::internal("createSession answered a malformed DID"))?;
+    let Ok(did) = parse_did(&session.did.to_lowercase()) else {
+        end_session_quietly(env, &login_pds, &session.refresh_jwt);
+        return Err(ApiError::internal("createSession answered a malformed DID"));
+    };
+    // The session must be the identity that was resolved: a server answering for another
+    // account is refused (and that session ended), never stored under this person.
+    if resolved.as_ref().is_some_and(|r| r.did != did) {
+        end_session_quietly(env, &login_pds, &session.refresh_jwt);
+        return Err(identity_mismatch());
+    }
     if session.active == Some(false) {
         end_session_quietly(env, &login_pds, &session.refresh_jwt);
         return Err(xrpc::inactive_error(session.status.as_deref()));
     }
-    // The entryway names the account's real PDS in the session's DID document.
-    let pds = session
-        .did_doc
-        .as_ref()
-        .and_then(|doc| directory.pds_in(doc, &did))
-        .unwrap_or(login_pds);
+    // The PDS and the handle come from the DID document published for the DID — for an
+    // e-mail login, fetched now for the DID the session named — never from the session's
+    // own `didDoc`, which the answering server writes.
+    let resolved = match resolved {
+        Some(resolved) => resolved,
+        None => match Resolved::fetch(env, &directory, did.clone()) {
+            Ok(resolved) => resolved,
+            Err(error) => {
+                end_session_quietly(env, &login_pds, &session.refresh_jwt);
+                return Err(error);
+            }
+        },
+    };
+    let pds = resolved.pds.clone();
 
     let profile = match xrpc::get_profile(env, &pds, &session.access_jwt, &did) {
         Ok(profile) => Some(profile),
@@ -98,7 +120,7 @@ pub fn connect(
     let mut record = AccountRecord::new(Account {
         platform: PLATFORM_ID.to_owned(),
         account_id: did.clone(),
-        handle: session.handle.to_lowercase(),
+        handle: resolved.verified_handle(&session.handle),
         display_name: None,
         avatar: None,
         profile_url: None,
@@ -107,7 +129,7 @@ pub fn connect(
         expires_at: None,
         status: AccountStatus::Active,
     });
-    apply_profile(&mut record, profile.as_ref());
+    apply_profile(&mut record, profile.as_ref(), Some(&resolved.doc));
     record.set_extra(PDS, pds);
     store.seal(
         &mut record,
@@ -142,25 +164,42 @@ pub fn refresh(env: &Env, user: &UserId) -> Result<Vec<Account>, ApiError> {
         });
     }
 
+    let directory = Directory::load(env)?;
     let mut current = rotate(env, &store, snapshot)?;
     let did = current.record.account.account_id.clone();
-    let mut result = xrpc::get_profile(env, &current.pds(), &current.access, &did);
+    let mut result = xrpc::get_profile(
+        env,
+        &stored_pds(&current.record, &directory),
+        &current.access,
+        &did,
+    );
     if result.as_ref().is_err_and(xrpc::is_expired_access) {
         // The access token we hold expired already (clock skew, or an adopted session
         // that was older than it looked): rotate once more and retry once.
         let snapshot = store.load()?.ok_or_else(not_connected)?;
         current = rotate(env, &store, snapshot)?;
-        result = xrpc::get_profile(env, &current.pds(), &current.access, &did);
+        result = xrpc::get_profile(
+            env,
+            &stored_pds(&current.record, &directory),
+            &current.access,
+            &did,
+        );
     }
     let profile = match result {
         Ok(profile) => profile,
         Err(failure) => return Err(stored_failure(&store, &current.record, failure)),
     };
 
+    // A new handle is shown only once the DID's published document claims it.
+    let doc = if profile.handle.to_lowercase() == current.record.account.handle {
+        None
+    } else {
+        directory.fetch_document(env, &did).ok()
+    };
     let now = env.now();
     store
         .refresh_account(&did, |record| {
-            apply_profile(record, Some(&profile));
+            apply_profile(record, Some(&profile), doc.as_ref());
             record.account.refreshed_at = now;
             Ok(())
         })?
@@ -243,10 +282,6 @@ struct Current {
 }
 
 impl Current {
-    fn pds(&self) -> String {
-        self.record.extra_str(PDS).unwrap_or_default().to_owned()
-    }
-
     fn from_stored(store: &AccountStore<'_>, record: &AccountRecord) -> Result<Self, ApiError> {
         Ok(Self {
             record: record.clone(),
@@ -271,12 +306,20 @@ fn rotate(
 
     match xrpc::refresh_session(env, &pds, &refresh) {
         Ok(session) => {
-            // A changed DID document means the account moved to another PDS.
             let did = &record.account.account_id;
-            let moved_to = session
+            if !session.did.eq_ignore_ascii_case(did) {
+                return Err(identity_mismatch());
+            }
+            // A session whose DID document names another PDS suggests the account moved;
+            // the move is believed only when the published document says so.
+            let hinted = session
                 .did_doc
                 .as_ref()
                 .and_then(|doc| directory.pds_in(doc, did));
+            let moved_to = match hinted {
+                Some(hint) if hint != pds => directory.resolve_pds(env, did).ok(),
+                _ => None,
+            };
             store_rotation(store, snapshot, &used, session, moved_to)
         }
         Err(failure) if xrpc::is_dead(&failure) => {
@@ -317,7 +360,6 @@ fn store_rotation(
             REFRESH_TOKEN,
             session.refresh_jwt.expose_secret(),
         )?;
-        next_record.account.handle = session.handle.to_lowercase();
         // Bluesky just accepted the session: it is alive, whatever a concurrent refresh
         // that lost the race to it concluded and wrote in the meantime.
         next_record.account.status = AccountStatus::Active;
@@ -414,21 +456,73 @@ fn not_connected() -> ApiError {
     }
 }
 
-/// Copies the profile's display fields: empty names and avatars are none; the profile URL
-/// uses the handle, or the DID when the handle failed verification (`handle.invalid`).
-fn apply_profile(record: &mut AccountRecord, profile: Option<&Profile>) {
+/// Copies the profile's display fields: empty names and avatars are none; a handle other
+/// than the stored one is taken only when `doc` (the DID's published document) claims it,
+/// and is `handle.invalid` when `doc` is there and does not; the profile URL uses the
+/// handle, or the DID when the handle failed verification.
+fn apply_profile(record: &mut AccountRecord, profile: Option<&Profile>, doc: Option<&Value>) {
     if let Some(profile) = profile {
-        record.account.handle = profile.handle.to_lowercase();
+        let handle = profile.handle.to_lowercase();
+        if handle != record.account.handle
+            && let Some(doc) = doc
+        {
+            record.account.handle = verified_handle(doc, &handle);
+        }
         record.account.display_name = non_empty(profile.display_name.as_deref());
         record.account.avatar = non_empty(profile.avatar.as_deref());
     }
     let account = &mut record.account;
-    let path = if account.handle == "handle.invalid" || account.handle.is_empty() {
+    let path = if account.handle == HANDLE_INVALID || account.handle.is_empty() {
         account.account_id.clone()
     } else {
         account.handle.clone()
     };
     account.profile_url = Some(format!("https://bsky.app/profile/{path}"));
+}
+
+/// The handle shown when the DID document does not claim the one a server gave.
+const HANDLE_INVALID: &str = "handle.invalid";
+
+/// `handle` in lower case when the DID document `doc` claims it (`alsoKnownAs`), else
+/// [`HANDLE_INVALID`] — Bluesky's own marker for a handle that failed verification, so the
+/// account is shown by its DID rather than under a name it may not own.
+fn verified_handle(doc: &Value, handle: &str) -> String {
+    let handle = handle.to_lowercase();
+    if claims_handle(doc, &handle) {
+        handle
+    } else {
+        HANDLE_INVALID.to_owned()
+    }
+}
+
+/// A DID with its published document and the PDS that document names.
+struct Resolved {
+    did: String,
+    doc: Value,
+    pds: String,
+}
+
+impl Resolved {
+    fn fetch(env: &Env, directory: &Directory, did: String) -> Result<Self, ApiError> {
+        let doc = directory.fetch_document(env, &did)?;
+        let pds = directory.pds_from(&doc, &did)?;
+        Ok(Self { did, doc, pds })
+    }
+
+    fn verified_handle(&self, handle: &str) -> String {
+        verified_handle(&self.doc, handle)
+    }
+}
+
+/// A server answered for another identity than the one resolved or stored. This is 502
+/// `upstream_unavailable`, not 422 `invalid_credentials`: the person's entry was fine and
+/// retyping it cannot help; the server (or one impersonating it) misbehaved.
+fn identity_mismatch() -> ApiError {
+    ApiError::UpstreamUnavailable {
+        message: "Bluesky's server answered for a different account than the one entered, so \
+                  Hayon did not connect it. Try again later."
+            .into(),
+    }
 }
 
 fn non_empty(value: Option<&str>) -> Option<String> {

@@ -170,13 +170,105 @@ fn e_mail_logs_in_at_the_default_service_and_moves_to_the_pds() {
         calls[0],
         format!("POST {ENTRYWAY}/xrpc/com.atproto.server.createSession")
     );
+    // The PDS comes from the DID's published document, not the session's `didDoc`.
+    assert_eq!(calls[1], format!("GET {PLC}/{ALICE_DID}"));
     assert_eq!(
-        calls[1],
+        calls[2],
         format!("GET {BSKY_PDS}/xrpc/app.bsky.actor.getProfile")
     );
     assert_eq!(
         s.stored().unwrap()["accounts"][0]["extras"]["pds"],
         BSKY_PDS
+    );
+}
+
+/// A createSession answer for `did` whose own `didDoc` points at `pds` and claims `handle`.
+fn forged_session(did: &str, handle: &str, pds: &str) -> OutboundResponse {
+    OutboundResponse::json(
+        200,
+        &json!({
+            "accessJwt": "access-forged", "refreshJwt": "refresh-forged",
+            "handle": handle, "did": did,
+            "didDoc": {"id": did, "alsoKnownAs": [format!("at://{handle}")],
+                "service": [{"id": "#atproto_pds", "type": "AtprotoPersonalDataServer",
+                             "serviceEndpoint": pds}]}
+        }),
+    )
+}
+
+#[test]
+fn a_session_for_another_did_than_the_resolved_one_is_refused() {
+    for identifier in ["alice.bsky.social", ALICE_DID] {
+        let s = Setup::new();
+        s.fake.inject(
+            "createSession",
+            forged_session(CAROL_DID, "carol.example.org", OTHER_PDS),
+        );
+        let (status, body) = s.connect(identifier, "aaaa-bbbb-cccc-dddd");
+        assert_eq!(
+            (status, body["data"]["code"].as_str()),
+            (502, Some("upstream_unavailable")),
+            "{identifier}: {body}"
+        );
+        assert!(s.stored().is_none(), "{identifier}: nothing stored");
+        assert!(
+            s.fake
+                .calls()
+                .iter()
+                .any(|c| c.ends_with("com.atproto.server.deleteSession")),
+            "the unwanted session is ended"
+        );
+    }
+}
+
+#[test]
+fn the_pds_and_handle_come_from_the_published_document_not_the_session() {
+    let s = Setup::new();
+    s.fake.inject(
+        "createSession",
+        forged_session(ALICE_DID, "mallory.test", "https://evil.example"),
+    );
+    s.fake.inject(
+        "getProfile",
+        OutboundResponse::json(200, &json!({"did": ALICE_DID, "handle": "mallory.test"})),
+    );
+    let (status, body) = s.connect("alice@example.com", "aaaa-bbbb-cccc-dddd");
+    assert_eq!(status, 200, "{body}");
+    let account = &body["data"]["accounts"][0];
+    assert_eq!(account["accountId"], ALICE_DID);
+    assert_eq!(account["handle"], "handle.invalid");
+    assert_eq!(
+        account["profileUrl"],
+        format!("https://bsky.app/profile/{ALICE_DID}")
+    );
+    assert_eq!(
+        s.stored().unwrap()["accounts"][0]["extras"]["pds"],
+        BSKY_PDS
+    );
+    assert!(!s.fake.calls().iter().any(|c| c.contains("evil")));
+}
+
+#[test]
+fn a_record_without_a_pds_uses_the_default_service_for_every_call() {
+    let s = Setup::new();
+    let (status, body) = s.connect("alice.bsky.social", "aaaa-bbbb-cccc-dddd");
+    assert_eq!(status, 200, "{body}");
+    let mut stored = s.stored().unwrap();
+    stored["accounts"][0]["extras"]
+        .as_object_mut()
+        .unwrap()
+        .remove("pds");
+    s.test
+        .store
+        .set(ACCOUNTS_KEY, stored.to_string().as_bytes())
+        .unwrap();
+    s.fake.account_mut(ALICE_DID, |a| a.home = ENTRYWAY.into());
+    let (status, body) = s.get("refresh");
+    assert_eq!(status, 200, "{body}");
+    let calls = s.fake.calls();
+    assert!(
+        calls.contains(&format!("GET {ENTRYWAY}/xrpc/app.bsky.actor.getProfile")),
+        "{calls:?}"
     );
 }
 

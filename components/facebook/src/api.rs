@@ -9,6 +9,7 @@
 
 use hayon_guest::oauth2::meta::GraphId;
 use hayon_guest::secret::AccessToken;
+use hayon_guest::time::Timestamp;
 use serde::{Deserialize, Deserializer};
 
 /// A JSON value that is a string or an unsigned integer (serde_json keeps `u64` exact).
@@ -28,12 +29,18 @@ impl TextOrNumber {
     }
 }
 
-/// `expires_in` as a number of seconds; absent, zero or unreadable is `None`.
+/// `expires_in` as a number of seconds; absent, zero or unreadable is `None`, and more than
+/// [`Timestamp::MAX_LIFETIME_SECONDS`] is that.
 fn lenient_seconds<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<i64>, D::Error> {
     let value = Option::<TextOrNumber>::deserialize(deserializer).unwrap_or(None);
     Ok(value
-        .and_then(|value| value.into_text().trim().parse::<i64>().ok())
-        .filter(|seconds| *seconds > 0))
+        .and_then(|value| value.into_text().trim().parse::<u64>().ok())
+        .filter(|seconds| *seconds > 0)
+        .map(|seconds| {
+            i64::try_from(seconds)
+                .unwrap_or(i64::MAX)
+                .min(Timestamp::MAX_LIFETIME_SECONDS)
+        }))
 }
 
 /// The answer of the code exchange and of `fb_exchange_token`: a user access token.
@@ -216,6 +223,13 @@ mod tests {
         assert_eq!(read(json!({"access_token": "t"})), None);
         assert_eq!(read(json!({"access_token": "t", "expires_in": 0})), None);
         assert_eq!(read(json!({"access_token": "t", "expires_in": null})), None);
+        let year = Some(Timestamp::MAX_LIFETIME_SECONDS);
+        assert_eq!(
+            read(json!({"access_token": "t", "expires_in": u64::MAX})),
+            year
+        );
+        let huge = json!({"access_token": "t", "expires_in": "18446744073709551615"});
+        assert_eq!(read(huge), year);
     }
 
     #[test]

@@ -73,7 +73,7 @@ pub fn complete(env: &Env, query: &CallbackQuery) -> Result<Completion, Callback
     let user_token_expires_at = long_lived
         .value
         .expires_in
-        .map(|seconds| long_lived.received_at.plus_seconds(seconds));
+        .map(|seconds| long_lived.received_at.plus_lifetime(seconds));
 
     let Some(mut page) = graph
         .first_page(&user_token, Phase::Connect)

@@ -153,7 +153,7 @@ impl Update {
             answer
                 .value
                 .expires_in
-                .map(|seconds| answer.received_at.plus_seconds(seconds))
+                .map(|seconds| answer.received_at.plus_lifetime(seconds))
         })
     }
 

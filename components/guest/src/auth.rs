@@ -72,7 +72,22 @@ pub struct InvalidUserId;
 #[derive(Serialize, Deserialize)]
 struct Claims {
     sub: String,
+    #[serde(deserialize_with = "whole_seconds")]
     exp: u64,
+}
+
+/// A NumericDate (RFC 7519 §2) as whole seconds: an integer, or a JSON number with a
+/// fraction, floored. Negative, non-finite and non-numeric values are refused.
+fn whole_seconds<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<u64, D::Error> {
+    let number = serde_json::Number::deserialize(deserializer)?;
+    if let Some(seconds) = number.as_u64() {
+        return Ok(seconds);
+    }
+    match number.as_f64() {
+        // `as` saturates: a date past u64's range is "never", as a huge integer would be.
+        Some(seconds) if seconds.is_finite() && seconds >= 0.0 => Ok(seconds.floor() as u64),
+        _ => Err(serde::de::Error::custom("exp is not a NumericDate")),
+    }
 }
 
 /// Checks an `Authorization` header value and returns the user it names.
@@ -97,8 +112,13 @@ fn verify_token(token: &str, secret: &Secret, now: u64) -> Option<UserId> {
     install_provider();
     let key = DecodingKey::from_secret(secret.expose_secret().as_bytes()).ok()?;
     let mut validation = Validation::new(Algorithm::HS256);
-    validation.set_required_spec_claims(&["exp", "sub"]);
+    // The contract asks for HS256, `exp` and `sub` only: an `aud` claim (which
+    // jsonwebtoken would refuse, having no audience to compare it with) is not our
+    // concern. `exp` is required by `Claims`, which also reads a fractional one;
+    // jsonwebtoken's own check would take only an integer.
+    validation.set_required_spec_claims(&["sub"]);
     validation.validate_exp = false;
+    validation.validate_aud = false;
     let data = jsonwebtoken::decode::<Claims>(token, &key, &validation).ok()?;
     // `exp` is checked here against the caller's clock rather than by jsonwebtoken (which
     // reads the system clock), so tests can choose the time.
@@ -259,6 +279,43 @@ mod tests {
         assert_eq!(check(&bearer(&token)), Err(ApiError::Unauthorized));
         let just_expired = issue_token("u1", NOW - LEEWAY_SECONDS, &secret()).unwrap();
         assert_eq!(check(&bearer(&just_expired)), Err(ApiError::Unauthorized));
+    }
+
+    fn signed(claims: &str) -> String {
+        let header = r#"{"alg":"HS256","typ":"JWT"}"#;
+        let message = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(header),
+            URL_SAFE_NO_PAD.encode(claims)
+        );
+        let signature = hs256(&message, b"test-access-token-secret");
+        format!("{message}.{}", URL_SAFE_NO_PAD.encode(signature))
+    }
+
+    #[test]
+    fn an_audience_claim_is_ignored() {
+        for aud in [r#""hayon""#, r#"["a","b"]"#] {
+            let token = signed(&format!(
+                r#"{{"sub":"u1","exp":{},"aud":{aud}}}"#,
+                NOW + 600
+            ));
+            assert_eq!(check(&bearer(&token)).map(String::from), Ok("u1".into()));
+        }
+    }
+
+    #[test]
+    fn a_fractional_exp_is_floored() {
+        let live = signed(&format!(r#"{{"sub":"u1","exp":{}.75}}"#, NOW + 600));
+        assert_eq!(check(&bearer(&live)).map(String::from), Ok("u1".into()));
+        let floored_away = format!(r#"{{"sub":"u1","exp":{}.9}}"#, NOW - LEEWAY_SECONDS);
+        assert_eq!(
+            check(&bearer(&signed(&floored_away))),
+            Err(ApiError::Unauthorized)
+        );
+        for exp in ["-1.5", r#""1900000000""#, "null", "1e400"] {
+            let token = signed(&format!(r#"{{"sub":"u1","exp":{exp}}}"#));
+            assert_eq!(check(&bearer(&token)), Err(ApiError::Unauthorized), "{exp}");
+        }
     }
 
     #[test]

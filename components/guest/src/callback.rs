@@ -103,11 +103,14 @@ impl From<ApiError> for CallbackError {
             ApiError::UpstreamUnavailable { .. } => CallbackReason::UpstreamUnavailable,
             _ => CallbackReason::ConnectFailed,
         };
-        let message = match &error {
-            ApiError::Internal { .. } => error.to_string(),
-            _ => error.public_message(),
-        };
-        Self { reason, message }
+        if let ApiError::Internal { detail } = &error {
+            // The detail is for the operator's log; embedders get the public sentence.
+            tracing::error!(%detail, "callback failed internally");
+        }
+        Self {
+            reason,
+            message: error.public_message(),
+        }
     }
 }
 
@@ -193,5 +196,13 @@ mod tests {
             CallbackError::from(other).reason,
             CallbackReason::ConnectFailed
         );
+    }
+
+    #[test]
+    fn internal_details_stay_out_of_the_message() {
+        let error = CallbackError::from(ApiError::internal("seal key slot 3 failed"));
+        assert_eq!(error.reason, CallbackReason::ConnectFailed);
+        assert!(!error.message.contains("slot 3"), "{}", error.message);
+        assert_eq!(error.message, ApiError::internal("x").public_message());
     }
 }

@@ -9,7 +9,7 @@
 pub const BODY_LIMIT: usize = 64 * 1024;
 
 /// The body of an incoming request.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum RequestBody {
     /// The whole body (at most [`BODY_LIMIT`] bytes).
     Complete(Vec<u8>),
@@ -18,7 +18,7 @@ pub enum RequestBody {
 }
 
 /// An incoming request.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct HttpRequest {
     /// The method, upper case (`GET`, `POST`, …).
     pub method: String,
@@ -30,6 +30,55 @@ pub struct HttpRequest {
     pub headers: Vec<(String, String)>,
     /// The body.
     pub body: RequestBody,
+}
+
+impl std::fmt::Debug for RequestBody {
+    /// The size only: a body carries passwords and tokens.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Complete(bytes) => write!(f, "Complete(<{} bytes>)", bytes.len()),
+            Self::TooLarge => f.write_str("TooLarge"),
+        }
+    }
+}
+
+impl std::fmt::Debug for HttpRequest {
+    /// Method, path, header names and the body's size: the query, credential headers and
+    /// the body carry secrets (callback codes, bearer tokens, passwords).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpRequest")
+            .field("method", &self.method)
+            .field("path", &self.path)
+            .field("query", &format_args!("<{} bytes>", self.query.len()))
+            .field("headers", &RedactedHeaders(&self.headers))
+            .field("body", &self.body)
+            .finish()
+    }
+}
+
+/// Headers for `Debug`: names with their values, except the values of headers that carry
+/// credentials (`authorization`, `proxy-authorization`, `cookie`, `set-cookie`), which are
+/// `[redacted]`.
+pub struct RedactedHeaders<'a>(pub &'a [(String, String)]);
+
+impl std::fmt::Debug for RedactedHeaders<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        const SENSITIVE: [&str; 4] = [
+            "authorization",
+            "proxy-authorization",
+            "cookie",
+            "set-cookie",
+        ];
+        let mut list = f.debug_list();
+        for (name, value) in self.0 {
+            if SENSITIVE.iter().any(|s| name.eq_ignore_ascii_case(s)) {
+                list.entry(&(name, "[redacted]"));
+            } else {
+                list.entry(&(name, value));
+            }
+        }
+        list.finish()
+    }
 }
 
 impl HttpRequest {
@@ -122,5 +171,24 @@ impl HttpResponse {
             .iter()
             .find(|(key, _)| key.eq_ignore_ascii_case(name))
             .map(|(_, value)| value.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_hides_credentials_and_bodies() {
+        let request = HttpRequest::new("POST", "/api/platform/x/callback?code=very-secret-code")
+            .with_header("Authorization", "Bearer very-secret-jwt")
+            .with_header("cookie", "sid=very-secret-cookie")
+            .with_header("content-type", "application/json")
+            .with_body(r#"{"appPassword":"very-secret-password"}"#);
+        let printed = format!("{request:?}");
+        assert!(!printed.contains("very-secret"), "{printed}");
+        assert!(printed.contains("authorization"), "{printed}");
+        assert!(printed.contains("application/json"), "{printed}");
+        assert!(printed.contains("/api/platform/x/callback"), "{printed}");
     }
 }

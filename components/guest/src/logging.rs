@@ -1,7 +1,9 @@
 //! Log output of a component: `tracing` events as text lines on stderr.
 //!
-//! The host captures a component's stderr into its own log and stamps each line, so an
-//! event is written as one line, `LEVEL message field=value …`, at level `INFO` and above.
+//! The host passes a component's stderr through to its own stderr as it is (it adds no
+//! timestamp or prefix), so an event is written as one line, `LEVEL message field=value …`,
+//! at level `INFO` and above. Every value is escaped (see [`escape_into`]) so that text
+//! from outside — a query parameter, an upstream's error — cannot break a line or forge one.
 //! Events carry fields (`platform`, `status`, `latency_ms`…), never a secret: secrets are
 //! in redacting types (`secret.rs`) and outbound calls log host and path only.
 //!
@@ -63,21 +65,52 @@ impl<W: Fn(&str) + Send + Sync + 'static> Subscriber for Lines<W> {
     fn exit(&self, _span: &span::Id) {}
 }
 
-/// An event's fields, appended to its line: the message as it is, the others as
-/// `name=value` (text as written, everything else in its `Debug` form).
+/// An event's fields, appended to its line: the message, then the others as
+/// `name=value` (text as written, everything else in its `Debug` form), each escaped.
 struct Line(String);
+
+impl Line {
+    fn push_field(&mut self, field: &Field, value: &str) {
+        self.0.push(' ');
+        let name = field.name();
+        if name != "message" {
+            escape_into(&mut self.0, name);
+            self.0.push('=');
+        }
+        escape_into(&mut self.0, value);
+    }
+}
 
 impl Visit for Line {
     fn record_str(&mut self, field: &Field, value: &str) {
-        self.record_debug(field, &format_args!("{value}"));
+        self.push_field(field, value);
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        let mut text = String::new();
         // Writing into a `String` cannot fail.
-        let _ = match field.name() {
-            "message" => write!(self.0, " {value:?}"),
-            name => write!(self.0, " {name}={value:?}"),
-        };
+        let _ = write!(text, "{value:?}");
+        self.push_field(field, &text);
+    }
+}
+
+/// Appends `text` to `out` with every character that could end, split or forge a line
+/// escaped: `\n`, `\r`, `\t`, `\"` and `\\` by name, any other control character (C0,
+/// DEL, C1) and the Unicode line and paragraph separators as `\u{…}`.
+fn escape_into(out: &mut String, text: &str) {
+    for c in text.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if c.is_control() || c == '\u{2028}' || c == '\u{2029}' => {
+                // Writing into a `String` cannot fail.
+                let _ = write!(out, "\\u{{{:x}}}", u32::from(c));
+            }
+            c => out.push(c),
+        }
     }
 }
 
@@ -107,5 +140,33 @@ mod tests {
             lines,
             ["WARN refused platform=demo user=u1 status=Some(429) latency_ms=12\n"]
         );
+    }
+
+    #[test]
+    fn values_cannot_break_or_forge_a_line() {
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let sink = Arc::clone(&lines);
+        let subscriber = Lines(move |line: &str| {
+            if let Ok(mut lines) = sink.lock() {
+                lines.push(line.to_owned());
+            }
+        });
+        tracing::subscriber::with_default(subscriber, || {
+            let forged = "x\nERROR forged platform=admin\r\t\"q\" \\ \u{7}\u{85}\u{2028}";
+            tracing::warn!(reason = %forged, detail = forged, "callback failed");
+            tracing::warn!("{forged}");
+        });
+        let lines = lines.lock().expect("lines").clone();
+        let escaped = r#"x\nERROR forged platform=admin\r\t\"q\" \\ \u{7}\u{85}\u{2028}"#;
+        assert_eq!(
+            lines,
+            [
+                format!("WARN callback failed reason={escaped} detail={escaped}\n"),
+                format!("WARN {escaped}\n"),
+            ]
+        );
+        for line in &lines {
+            assert_eq!(line.matches('\n').count(), 1, "{line}");
+        }
     }
 }

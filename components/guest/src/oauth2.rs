@@ -216,6 +216,25 @@ pub struct Authorized {
     pub started_at: Timestamp,
 }
 
+/// At most this many characters of a platform's `error` code are logged.
+const ERROR_CODE_MAX: usize = 40;
+
+/// A platform's `error` value reduced to something safe to log: ASCII letters, digits, `_`,
+/// `-` and `.` kept, anything else `?`, at most [`ERROR_CODE_MAX`] characters.
+fn error_code(error: &str) -> String {
+    error
+        .chars()
+        .take(ERROR_CODE_MAX)
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.') {
+                c
+            } else {
+                '?'
+            }
+        })
+        .collect()
+}
+
 /// Reads a callback's query: a refusal, a missing code or a bad state is the matching
 /// [`CallbackError`]; otherwise the state is consumed and the code returned with whom it
 /// belongs to. Any fragment (`#_=_`, `#_`) was dropped by [`CallbackQuery::parse`].
@@ -237,12 +256,16 @@ pub fn accept(
                 ),
             )
         } else {
+            // The query's own words never reach a message or a log line: only a bounded
+            // code made of the characters OAuth error codes use (RFC 6749 §4.1.2.1).
+            tracing::info!(
+                platform = platform.id,
+                code = %error_code(error),
+                "the platform reported an authorization error"
+            );
             CallbackError::new(
                 CallbackReason::AuthFailed,
-                format!(
-                    "{} reported an authorization error ({error}).",
-                    platform.name
-                ),
+                format!("{} reported an authorization error.", platform.name),
             )
         });
     }
@@ -607,6 +630,19 @@ mod tests {
         let other = format!("error=invalid_scope&state={state}");
         assert_eq!(reason(&test, &other), CallbackReason::AuthFailed);
         assert!(test.store.keys().is_empty(), "every state was spent");
+    }
+
+    #[test]
+    fn a_platform_error_is_never_copied_into_the_message() {
+        let test = TestEnv::new();
+        let state = started(&test, PkceMode::None).state;
+        let forged = format!("error=x%0AERROR%20forged%20line&state={state}");
+        let error = accept(&test.env(), &DEMO, &query(&forged)).expect_err("refused");
+        assert_eq!(error.reason, CallbackReason::AuthFailed);
+        assert!(!error.message.contains("forged"), "{}", error.message);
+        assert!(!error.message.contains('\n'), "{}", error.message);
+        assert_eq!(error_code("x\nERROR forged"), "x?ERROR?forged");
+        assert_eq!(error_code(&"a".repeat(500)).len(), ERROR_CODE_MAX);
     }
 
     #[test]

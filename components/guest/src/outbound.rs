@@ -194,8 +194,9 @@ impl OutboundRequest {
     }
 }
 
-/// A platform's answer.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A platform's answer. Its `Debug` shows the status, headers (credential values
+/// redacted) and the body's size, never the body, which carries tokens.
+#[derive(Clone, PartialEq, Eq)]
 pub struct OutboundResponse {
     /// The status code.
     pub status: u16,
@@ -203,6 +204,16 @@ pub struct OutboundResponse {
     pub headers: Vec<(String, String)>,
     /// The body (at most [`Timeouts::max_body`] bytes).
     pub body: Vec<u8>,
+}
+
+impl std::fmt::Debug for OutboundResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OutboundResponse")
+            .field("status", &self.status)
+            .field("headers", &crate::http::RedactedHeaders(&self.headers))
+            .field("body", &format_args!("<{} bytes>", self.body.len()))
+            .finish()
+    }
 }
 
 impl OutboundResponse {
@@ -356,6 +367,21 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn response_debug_hides_the_body_and_cookies() {
+        let mut response = OutboundResponse::json(
+            200,
+            &serde_json::json!({"access_token": "very-secret-token"}),
+        );
+        response
+            .headers
+            .push(("set-cookie".into(), "sid=very-secret-cookie".into()));
+        let printed = format!("{response:?}");
+        assert!(!printed.contains("very-secret"), "{printed}");
+        assert!(printed.contains("200"), "{printed}");
+        assert!(printed.contains("set-cookie"), "{printed}");
+    }
 
     #[test]
     fn percent_encoding_is_rfc3986() {

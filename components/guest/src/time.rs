@@ -28,18 +28,37 @@ impl Timestamp {
         Self(self.0.saturating_add(seconds))
     }
 
+    /// The longest lifetime an upstream may give a credential (one year): a longer
+    /// `expires_in` is taken as this, so a wild answer cannot push an expiry out of range.
+    pub const MAX_LIFETIME_SECONDS: i64 = 365 * 24 * 60 * 60;
+
+    /// When a credential received at `self` and valid for `seconds` expires: `seconds` is
+    /// clamped to `0..=`[`Timestamp::MAX_LIFETIME_SECONDS`].
+    pub const fn plus_lifetime(self, seconds: i64) -> Self {
+        let seconds = if seconds < 0 {
+            0
+        } else if seconds > Self::MAX_LIFETIME_SECONDS {
+            Self::MAX_LIFETIME_SECONDS
+        } else {
+            seconds
+        };
+        self.plus_seconds(seconds)
+    }
+
     /// Seconds from `self` until `later` (negative when `later` is earlier).
     pub const fn seconds_until(self, later: Timestamp) -> i64 {
         later.0.saturating_sub(self.0)
     }
 
-    /// The time as RFC 3339 in UTC, e.g. `2026-08-20T12:00:00Z`.
+    /// The latest time shown: `9999-12-31T23:59:59Z`, the last second RFC 3339's four-digit
+    /// year can write.
+    pub const LATEST: Timestamp = Timestamp(253_402_300_799);
+
+    /// The time as RFC 3339 in UTC, e.g. `2026-08-20T12:00:00Z`. Total: a time before the
+    /// Unix epoch is shown as the epoch and one after [`Timestamp::LATEST`] as that.
     pub fn to_rfc3339(self) -> String {
-        let time = if self.0 >= 0 {
-            UNIX_EPOCH + Duration::from_secs(self.0.unsigned_abs())
-        } else {
-            UNIX_EPOCH - Duration::from_secs(self.0.unsigned_abs())
-        };
+        let seconds = self.0.clamp(0, Self::LATEST.0).unsigned_abs();
+        let time = UNIX_EPOCH + Duration::from_secs(seconds);
         humantime::format_rfc3339_seconds(time).to_string()
     }
 
@@ -125,6 +144,34 @@ mod tests {
             Some(t)
         );
         assert_eq!(Timestamp::parse_rfc3339("yesterday"), None);
+    }
+
+    #[test]
+    fn formatting_is_total() {
+        assert_eq!(
+            Timestamp::from_unix(i64::MAX).to_rfc3339(),
+            "9999-12-31T23:59:59Z"
+        );
+        assert_eq!(Timestamp::LATEST.to_rfc3339(), "9999-12-31T23:59:59Z");
+        assert_eq!(
+            Timestamp::from_unix(i64::MIN).to_rfc3339(),
+            "1970-01-01T00:00:00Z"
+        );
+        assert_eq!(
+            serde_json::to_string(&Timestamp::from_unix(-1)).expect("serializes"),
+            "\"1970-01-01T00:00:00Z\""
+        );
+    }
+
+    #[test]
+    fn lifetimes_are_clamped_to_a_year() {
+        let t = Timestamp::from_unix(1_000);
+        assert_eq!(t.plus_lifetime(3600), Timestamp::from_unix(4_600));
+        assert_eq!(
+            t.plus_lifetime(i64::MAX),
+            Timestamp::from_unix(1_000 + Timestamp::MAX_LIFETIME_SECONDS)
+        );
+        assert_eq!(t.plus_lifetime(-5), t);
     }
 
     #[test]

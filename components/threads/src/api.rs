@@ -7,6 +7,7 @@
 
 use hayon_guest::oauth2::meta::GraphId;
 use hayon_guest::secret::AccessToken;
+use hayon_guest::time::Timestamp;
 use serde::Deserialize;
 
 /// The scopes we ask for, comma separated as Threads wants them.
@@ -40,10 +41,15 @@ pub struct LongLivedToken {
 }
 
 impl LongLivedToken {
-    /// The absolute expiry (seconds since the epoch): receipt time plus `expires_in`.
+    /// The absolute expiry (seconds since the epoch): receipt time plus `expires_in`, which
+    /// is taken as at most [`Timestamp::MAX_LIFETIME_SECONDS`].
     pub fn expires_at(&self, received_at_unix: i64) -> Option<i64> {
-        let lifetime = i64::try_from(self.expires_in?).ok()?;
-        received_at_unix.checked_add(lifetime)
+        let lifetime = i64::try_from(self.expires_in?).unwrap_or(i64::MAX);
+        Some(
+            Timestamp::from_unix(received_at_unix)
+                .plus_lifetime(lifetime)
+                .unix(),
+        )
     }
 }
 
@@ -170,6 +176,13 @@ mod tests {
         let forever: LongLivedToken =
             serde_json::from_slice(br#"{"access_token":"long"}"#).expect("parses");
         assert_eq!(forever.expires_at(1_000), None);
+        let wild: LongLivedToken =
+            serde_json::from_slice(br#"{"access_token":"long","expires_in":18446744073709551615}"#)
+                .expect("parses");
+        assert_eq!(
+            wild.expires_at(1_000),
+            Some(1_000 + Timestamp::MAX_LIFETIME_SECONDS)
+        );
         assert!(!format!("{token:?}").contains("long\""));
     }
 

@@ -20,7 +20,7 @@ use hayon_guest::upstream::{FailureClass, Phase, UpstreamFailure};
 use hayon_guest::{ApiError, Env, Timestamp};
 use serde::Deserialize;
 
-use crate::oauth1::{Request, Signer, TokenCredentials, TokenSecret, Verifier};
+use crate::oauth1::{OAuthToken, Request, Signer, TokenCredentials, TokenSecret, Verifier};
 use crate::settings::Settings;
 
 /// The name Tumblr is shown by in messages.
@@ -242,7 +242,7 @@ fn field<'f>(form: &'f [(String, String)], name: &str) -> Option<&'f str> {
 /// `oauth_token` and `oauth_token_secret` of a form answer, both required.
 fn token_credentials(form: &[(String, String)]) -> Option<TokenCredentials> {
     Some(TokenCredentials {
-        token: field(form, "oauth_token")?.to_owned(),
+        token: OAuthToken::new(field(form, "oauth_token")?),
         secret: TokenSecret::new(field(form, "oauth_token_secret")?),
     })
 }
@@ -375,7 +375,7 @@ mod tests {
         let client = Client::new(&env, &settings);
         let form = client.form_answer(&ok).unwrap();
         let credentials = token_credentials(&form).unwrap();
-        assert_eq!(credentials.token, "t+1");
+        assert_eq!(credentials.token.expose(), "t+1");
         assert_eq!(credentials.secret.expose(), "s");
         assert_eq!(field(&form, "oauth_callback_confirmed"), Some("true"));
 

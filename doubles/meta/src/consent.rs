@@ -9,6 +9,8 @@
 //! query parameters `_double_user`, `_double_decision`, `_double_pages`,
 //! `_double_declined_scopes` (these are not part of the validated request and not logged).
 
+use std::collections::VecDeque;
+
 use thiserror::Error;
 
 use crate::wire::Incoming;
@@ -169,4 +171,31 @@ pub(crate) fn split_scopes(scope: &str) -> Vec<String> {
         .filter(|s| !s.is_empty())
         .map(str::to_owned)
         .collect()
+}
+
+/// Refuses scopes outside `known` with [`DialogError::InvalidScopes`], as a dialog does.
+pub(crate) fn check_scopes(scopes: &[String], known: &[&str]) -> Result<(), DialogError> {
+    let unknown: Vec<String> = scopes
+        .iter()
+        .filter(|s| !known.contains(&s.as_str()))
+        .cloned()
+        .collect();
+    if unknown.is_empty() {
+        Ok(())
+    } else {
+        Err(DialogError::InvalidScopes(unknown))
+    }
+}
+
+/// The decision a dialog applies: the explicit one, else the next queued one, else the
+/// logged-in user's approval.
+pub(crate) fn choose_decision(
+    explicit: Option<Decision>,
+    queued: &mut VecDeque<Decision>,
+    logged_in: Option<&String>,
+) -> Result<Decision, DialogError> {
+    explicit
+        .or_else(|| queued.pop_front())
+        .or_else(|| logged_in.cloned().map(Decision::Approve))
+        .ok_or(DialogError::NoDecision)
 }

@@ -25,7 +25,7 @@ use hayon_guest::{
 
 use crate::blogs::{account_view, choose_blog, find_blog, hostname};
 use crate::client::{BlogInfo, CallError, Client, PLATFORM_NAME, UserInfo, request_token_error};
-use crate::oauth1::{TokenCredentials, TokenSecret, Verifier};
+use crate::oauth1::{OAuthToken, TokenCredentials, TokenSecret, Verifier};
 use crate::settings::Settings;
 
 /// The connector's id in routes and storage keys.
@@ -61,7 +61,7 @@ pub fn connect(env: &Env, user: &UserId) -> Result<String, ApiError> {
         });
     }
 
-    let token = &temporary.credentials.token;
+    let token = temporary.credentials.token.expose();
     let extras = BTreeMap::from([(
         REQUEST_TOKEN_SECRET.to_owned(),
         Secret::new(temporary.credentials.secret.expose()),
@@ -117,7 +117,7 @@ pub fn callback(env: &Env, query: &CallbackQuery) -> Result<Completion, Callback
         .get(REQUEST_TOKEN_SECRET)
         .ok_or_else(|| ApiError::internal("pending Tumblr record without its token secret"))?;
     let temporary = TokenCredentials {
-        token: token.to_owned(),
+        token: OAuthToken::new(token),
         secret: TokenSecret::new(secret.expose_secret()),
     };
 
@@ -159,7 +159,7 @@ fn save_connection(
     let now = env.now();
     let store = AccountStore::new(env, PLATFORM_ID, user);
     let mut record = AccountRecord::new(account_view(settings, blog, now, now));
-    store.seal(&mut record, ACCESS_TOKEN, &access.token)?;
+    store.seal(&mut record, ACCESS_TOKEN, access.token.expose())?;
     store.seal(&mut record, ACCESS_TOKEN_SECRET, access.secret.expose())?;
     set_blog_extras(&mut record, info, blog);
     store.save_connection(vec![record])

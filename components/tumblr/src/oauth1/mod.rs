@@ -85,6 +85,18 @@ redacted_string!(
     TokenSecret
 );
 redacted_string!(
+    /// The public half of a temporary or access token (`oauth_token`). Not a secret on its
+    /// own, but together with a leaked secret it signs requests; kept out of logs too.
+    OAuthToken
+);
+
+impl From<String> for OAuthToken {
+    fn from(value: String) -> Self {
+        Self(value)
+    }
+}
+
+redacted_string!(
     /// The `oauth_verifier` Tumblr hands back through the user's browser.
     Verifier
 );
@@ -94,7 +106,7 @@ redacted_string!(
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenCredentials {
     /// The public token (`oauth_token`).
-    pub token: String,
+    pub token: OAuthToken,
     /// Its secret, the second half of the signing key.
     pub secret: TokenSecret,
 }
@@ -205,7 +217,7 @@ impl<'a> Signer<'a> {
         parameters.push(("oauth_signature_method", "HMAC-SHA1".to_owned()));
         parameters.push(("oauth_timestamp", self.timestamp.to_string()));
         if let Some(token) = self.token {
-            parameters.push(("oauth_token", token.token.clone()));
+            parameters.push(("oauth_token", token.token.expose().to_owned()));
         }
         if let Some(verifier) = self.verifier {
             parameters.push(("oauth_verifier", verifier.expose().to_owned()));

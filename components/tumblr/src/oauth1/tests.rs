@@ -10,7 +10,7 @@ const PHOTOS_SECRET: &str = "kd94hf93k423kf44";
 
 fn token(token: &str, secret: &str) -> TokenCredentials {
     TokenCredentials {
-        token: token.to_owned(),
+        token: OAuthToken::new(token),
         secret: TokenSecret::new(secret),
     }
 }
@@ -464,7 +464,7 @@ fn realm_and_oauth_signature_in_the_query_are_not_signed_as_protocol_parameters(
 #[test]
 fn secrets_and_headers_are_redacted_in_debug_output() {
     let secret = ConsumerSecret::new("consumer-very-secret");
-    let access = token("tk", "token-very-secret");
+    let access = token("token-very-public-half", "token-very-secret");
     let verifier = Verifier::new("verifier-very-secret");
     let signed = Signer::new("ck", &secret, "n", 1)
         .token(&access)
@@ -476,5 +476,6 @@ fn secrets_and_headers_are_redacted_in_debug_output() {
         signed.authorization()
     );
     assert!(!printed.contains("very-secret"), "{printed}");
+    assert!(!printed.contains("very-public-half"), "{printed}");
     assert!(printed.contains("[redacted]"));
 }

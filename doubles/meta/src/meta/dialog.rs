@@ -12,7 +12,9 @@
 
 use axum::http::StatusCode;
 
-use crate::consent::{Decision, DialogError, decision_from_request, split_scopes};
+use crate::consent::{
+    Decision, DialogError, check_scopes, choose_decision, decision_from_request, split_scopes,
+};
 use crate::log::split_version;
 use crate::meta::state::{CodeEntry, MetaState};
 use crate::wire::{Incoming, Reply, append_query, encode, escape_html};
@@ -80,14 +82,7 @@ impl MetaState {
             ));
         }
         let scopes = split_scopes(incoming.param("scope").unwrap_or_default());
-        let unknown: Vec<String> = scopes
-            .iter()
-            .filter(|s| !KNOWN_PERMISSIONS.contains(&s.as_str()))
-            .cloned()
-            .collect();
-        if !unknown.is_empty() {
-            return Err(DialogError::InvalidScopes(unknown));
-        }
+        check_scopes(&scopes, KNOWN_PERMISSIONS)?;
         Ok(DialogRequest {
             app_id: app_id.to_owned(),
             redirect_uri: redirect_uri.to_owned(),
@@ -99,10 +94,7 @@ impl MetaState {
     /// The decision to apply: the explicit one, else the next queued one, else the
     /// logged-in user's approval.
     pub(crate) fn decide(&mut self, explicit: Option<Decision>) -> Result<Decision, DialogError> {
-        explicit
-            .or_else(|| self.decisions.pop_front())
-            .or_else(|| self.logged_in.clone().map(Decision::Approve))
-            .ok_or(DialogError::NoDecision)
+        choose_decision(explicit, &mut self.decisions, self.logged_in.as_ref())
     }
 
     /// Applies `decision` to a validated request; answers the callback URL.

@@ -9,7 +9,10 @@ use std::collections::BTreeSet;
 
 use axum::http::StatusCode;
 
-use crate::consent::{Approval, Decision, DialogError, decision_from_request, split_scopes};
+use crate::consent::{
+    Approval, Decision, DialogError, check_scopes, choose_decision, decision_from_request,
+    split_scopes,
+};
 use crate::graph_error::{flat_token_error, flat_window_error};
 use crate::threads::state::{CodeEntry, ThreadsState};
 use crate::wire::{Incoming, Reply, append_query, encode, escape_html};
@@ -71,14 +74,7 @@ impl ThreadsState {
                 .non_empty("scope")
                 .ok_or(DialogError::MissingScope)?,
         );
-        let unknown: Vec<String> = scopes
-            .iter()
-            .filter(|s| !KNOWN_SCOPES.contains(&s.as_str()))
-            .cloned()
-            .collect();
-        if !unknown.is_empty() {
-            return Err(DialogError::InvalidScopes(unknown));
-        }
+        check_scopes(&scopes, KNOWN_SCOPES)?;
         Ok(WindowRequest {
             app_id: app_id.to_owned(),
             redirect_uri: redirect_uri.to_owned(),
@@ -89,10 +85,7 @@ impl ThreadsState {
 
     /// The decision to apply: explicit, else queued, else the logged-in user's approval.
     pub(crate) fn decide(&mut self, explicit: Option<Decision>) -> Result<Decision, DialogError> {
-        explicit
-            .or_else(|| self.decisions.pop_front())
-            .or_else(|| self.logged_in.clone().map(Decision::Approve))
-            .ok_or(DialogError::NoDecision)
+        choose_decision(explicit, &mut self.decisions, self.logged_in.as_ref())
     }
 
     /// Applies `decision`; answers the callback URL.
