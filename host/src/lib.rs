@@ -68,6 +68,22 @@ use variables::{ResolvedVariables, VariableSources};
 /// The key-value database file under the data directory.
 pub const KV_FILE: &str = "kv.redb";
 
+/// The default deadline of one request: 60 s.
+///
+/// It must exceed the longest flow a guest runs: the connectors make up to five
+/// sequential outbound calls per request (a Bluesky refresh resolves the PDS, refreshes,
+/// rotates the token and saves it), each with its own budget of up to 15 s. A deadline
+/// shorter than that sum (the former 30 s) can stop a guest between rotating a
+/// single-use refresh token and storing the new one, which disconnects the account.
+/// The guests' per-call budgets keep a slow platform from using the whole minute.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The default time a client has to send its request body.
+pub const DEFAULT_BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Shortest `access_token_secret` that does not draw a start-up warning, in bytes.
+pub const MIN_ACCESS_TOKEN_SECRET_BYTES: usize = 32;
+
 /// How to run a host. [`HostOptions::new`] gives the defaults.
 pub struct HostOptions {
     /// The `spin.toml` to serve.
@@ -86,11 +102,15 @@ pub struct HostOptions {
     /// Whether to read `SPIN_VARIABLE_<NAME>` / `<NAME>` from the environment.
     /// Off by default, so that tests are not affected by the machine they run on.
     pub use_process_env: bool,
-    /// Longest time one request may take, guest and outbound calls included.
+    /// Longest time one request may take, guest and outbound calls included. See
+    /// [`DEFAULT_REQUEST_TIMEOUT`] for why the default is what it is.
     pub request_timeout: Duration,
+    /// Longest time a client may take to send a request body; a later body is a 400.
+    pub body_read_timeout: Duration,
     /// Memory one component instance may use, in bytes.
     pub memory_limit: usize,
-    /// Component instances that may run at once; more concurrent requests get a 503.
+    /// Component instances that may run at once; more concurrent requests get a 500
+    /// `internal` with `Retry-After: 1`.
     pub max_instances: u32,
     /// Limits for outbound requests.
     pub outbound: OutboundOptions,
@@ -106,8 +126,9 @@ pub struct HostOptions {
 }
 
 impl HostOptions {
-    /// Defaults: listen on 127.0.0.1:3000, 30 s per request, 64 MiB per instance, 256
-    /// instances at once, no environment, no compile cache, no file watching.
+    /// Defaults: listen on 127.0.0.1:3000, [`DEFAULT_REQUEST_TIMEOUT`] per request, 10 s
+    /// for a request body, 64 MiB per instance, 256 instances at once, no environment, no
+    /// compile cache, no file watching.
     pub fn new(manifest_path: PathBuf, data_dir: PathBuf) -> Self {
         Self {
             manifest_path,
@@ -117,7 +138,8 @@ impl HostOptions {
             variables: BTreeMap::new(),
             fallback_variables: BTreeMap::new(),
             use_process_env: false,
-            request_timeout: Duration::from_secs(30),
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            body_read_timeout: DEFAULT_BODY_READ_TIMEOUT,
             memory_limit: 64 << 20,
             max_instances: 256,
             outbound: OutboundOptions::default(),
@@ -143,6 +165,7 @@ impl fmt::Debug for HostOptions {
             )
             .field("use_process_env", &self.use_process_env)
             .field("request_timeout", &self.request_timeout)
+            .field("body_read_timeout", &self.body_read_timeout)
             .field("memory_limit", &self.memory_limit)
             .field("max_instances", &self.max_instances)
             .field("key_value", &self.key_value)
@@ -217,6 +240,7 @@ pub async fn start(mut options: HostOptions) -> anyhow::Result<RunningHost> {
         fallbacks: std::mem::take(&mut options.fallback_variables),
     };
     let variables = ResolvedVariables::resolve(&manifest, &sources)?;
+    check_variables(&variables)?;
 
     let missing = component_build::missing_sources(&manifest);
     if let Some((id, path)) = missing.first() {
@@ -318,6 +342,7 @@ pub async fn start(mut options: HostOptions) -> anyhow::Result<RunningHost> {
         metrics,
         memory_limit: options.memory_limit,
         request_timeout: options.request_timeout,
+        body_read_timeout: options.body_read_timeout,
     });
     let (shutdown_tx, shutdown_rx) = tokio::sync::oneshot::channel();
     let drain = options.drain_timeout;
@@ -331,6 +356,48 @@ pub async fn start(mut options: HostOptions) -> anyhow::Result<RunningHost> {
         backend: Some(backend),
         close_timeout: options.request_timeout + Duration::from_secs(1),
     })
+}
+
+/// Checks variables whose shape the host relies on: the base URLs callbacks redirect to
+/// and are reached at must be absolute `http(s)` URLs without query or fragment. A short
+/// `access_token_secret` only draws a warning.
+fn check_variables(variables: &ResolvedVariables) -> anyhow::Result<()> {
+    for name in ["frontend_url", "public_base_url"] {
+        if let Some(value) = variables.get(name) {
+            check_base_url(value.expose())
+                .map_err(|why| anyhow::anyhow!("variable `{name}` {why}"))?;
+        }
+    }
+    if let Some(secret) = variables.get("access_token_secret")
+        && secret.expose().len() < MIN_ACCESS_TOKEN_SECRET_BYTES
+    {
+        tracing::warn!(
+            variable = "access_token_secret",
+            min_bytes = MIN_ACCESS_TOKEN_SECRET_BYTES,
+            "access_token_secret is short: HS256 secrets should be at least 32 random bytes"
+        );
+    }
+    Ok(())
+}
+
+/// Why `value` is not an absolute `http(s)` URL without query or fragment, if it is not.
+fn check_base_url(value: &str) -> Result<(), String> {
+    if value.contains(['?', '#']) {
+        return Err("must not contain a query or a fragment".to_owned());
+    }
+    let uri: http::Uri = value
+        .parse()
+        .map_err(|_| "is not a valid URL (expected https://host[:port][/path])".to_owned())?;
+    let scheme_ok = uri
+        .scheme_str()
+        .is_some_and(|s| s.eq_ignore_ascii_case("http") || s.eq_ignore_ascii_case("https"));
+    if !scheme_ok {
+        return Err("must be an absolute http:// or https:// URL".to_owned());
+    }
+    if uri.host().is_none_or(str::is_empty) {
+        return Err("has no host".to_owned());
+    }
+    Ok(())
 }
 
 /// Polls the component files every [`runtime::WATCH_INTERVAL`] and swaps in changed ones
@@ -349,4 +416,33 @@ fn spawn_watcher(
             }
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base_urls_must_be_absolute_http_without_query_or_fragment() {
+        for good in [
+            "https://app.example.com",
+            "http://127.0.0.1:5173",
+            "https://example.com/hayon/",
+            "HTTPS://Example.com",
+        ] {
+            assert_eq!(check_base_url(good), Ok(()), "{good}");
+        }
+        for bad in [
+            "",
+            "app.example.com",
+            "/settings",
+            "ftp://example.com",
+            "javascript:alert(1)",
+            "https://example.com/?next=x",
+            "https://example.com/#x",
+            "https://",
+        ] {
+            assert!(check_base_url(bad).is_err(), "{bad:?} was accepted");
+        }
+    }
 }

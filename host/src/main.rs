@@ -149,7 +149,10 @@ fn serve_options(args: &ServeArgs) -> anyhow::Result<HostOptions> {
     options.listen = args.listen;
     options.use_process_env = true;
     options.watch_components = !args.no_watch;
-    options.compile_cache = Some(args.data_dir.join("compile-cache"));
+    // wasmtime's cache wants an absolute directory; `--data-dir` is usually relative.
+    let data_dir = std::path::absolute(&args.data_dir)
+        .with_context(|| format!("resolving --data-dir {}", args.data_dir.display()))?;
+    options.compile_cache = Some(data_dir.join("compile-cache"));
     if let Some(path) = &args.runtime_config_file {
         options.key_value = RuntimeConfig::load(path)?.key_value;
     }

@@ -38,7 +38,8 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::Context as _;
-use hyper::body::Incoming;
+use bytes::Bytes;
+use http_body_util::{BodyExt as _, Full};
 use wasmtime::component::{Component, Linker, ResourceTable};
 use wasmtime::{
     Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, StoreLimits,
@@ -745,13 +746,14 @@ impl ComponentRuntime {
         store
     }
 
-    /// Serves one request on a fresh instance. The instance runs in its own task, which
-    /// ends at the deadline at the latest; failures are logged there with the component
-    /// id and returned here without details.
+    /// Serves one request on a fresh instance. The request body was already read in full
+    /// by the server, so no instance waits on a slow client. The instance runs in its own
+    /// task, which ends at the deadline at the latest; failures are logged there with the
+    /// component id and returned here without details.
     pub async fn handle(
         self: &Arc<Self>,
         runtime: &Runtime,
-        request: hyper::Request<Incoming>,
+        request: hyper::Request<Bytes>,
         memory_limit: usize,
         timeout: Duration,
     ) -> Result<hyper::Response<HyperOutgoingBody>, Failure> {
@@ -813,6 +815,11 @@ impl ComponentRuntime {
         }
     }
 
+    /// The value of one of the component's configuration keys.
+    pub fn config_value(&self, key: &str) -> Option<&str> {
+        self.config.get(key).map(String::as_str)
+    }
+
     fn classify(&self, error: &wasmtime::Error) -> Failure {
         if error
             .downcast_ref::<wasmtime::PoolConcurrencyLimitError>()
@@ -852,12 +859,17 @@ type ResponseSender = tokio::sync::oneshot::Sender<
 /// Puts the incoming request and the response slot into the store's resource table.
 fn request_handles(
     store: &mut Store<RequestState>,
-    request: hyper::Request<Incoming>,
+    request: hyper::Request<Bytes>,
     sender: ResponseSender,
 ) -> wasmtime::Result<(
     wasmtime::component::Resource<wasmtime_wasi_http::p2::types::HostIncomingRequest>,
     wasmtime::component::Resource<wasmtime_wasi_http::p2::types::HostResponseOutparam>,
 )> {
+    let request = request.map(|bytes| {
+        Full::new(bytes).map_err(
+            |never: std::convert::Infallible| -> wasmtime_wasi_http::Error { match never {} },
+        )
+    });
     let mut http = store.data_mut().http();
     let request = http.new_incoming_request(Scheme::Http, request)?;
     let outparam = http.new_response_outparam(sender)?;

@@ -4,8 +4,15 @@
 //! - Any other path is looked up in the manifest's routes; a match goes to the component
 //!   (with Spin's `spin-*` routing headers set, as Spin would), anything else is a 404 in
 //!   the contract's JSON envelope.
+//! - The request body is read in full (at most [`MAX_BODY_BYTES`], within the body read
+//!   timeout) before an instance is taken, so slow uploads cannot exhaust the instance
+//!   pool; a larger body is a 413 `payload_too_large`, a late one a 400
+//!   `validation_failed`.
 //! - A request whose component traps, overruns its deadline or finds no free instance is
-//!   answered with a 5xx envelope that says nothing about the cause; the log says more.
+//!   answered with an envelope that says nothing about the cause (the log says more):
+//!   a deadline is 502 `upstream_unavailable`, anything else 500 `internal`. On callback
+//!   routes (`.../<platform>/callback`) every such failure is instead the contract's
+//!   302 to `${frontend_url}/settings?error=<platform>_upstream_unavailable`.
 //!
 //! Every request is logged once, at `info`: method, path (never the query string, which
 //! may carry codes or tokens), status, latency and component.
@@ -39,6 +46,7 @@ pub(crate) struct HostState {
     pub metrics: Arc<Metrics>,
     pub memory_limit: usize,
     pub request_timeout: Duration,
+    pub body_read_timeout: Duration,
 }
 
 type Response = hyper::Response<HyperOutgoingBody>;
@@ -68,21 +76,44 @@ fn failure(status: StatusCode, code: &str, message: &str) -> Response {
     )
 }
 
-fn failure_response(failure: Failure) -> Response {
+/// The largest request body the host hands to a component: the contract's limit.
+pub(crate) const MAX_BODY_BYTES: usize = 64 << 10;
+
+/// How long a client may take to send its request head.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A failure the host answers itself, without (or instead of) the component's answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum HostFailure {
+    /// The component could not answer (see [`Failure`]).
+    Component(Failure),
+    /// The request body is larger than [`MAX_BODY_BYTES`].
+    BodyTooLarge,
+    /// The request body did not arrive within the body read timeout.
+    BodyTimeout,
+    /// The request body could not be read (the client broke the connection).
+    BodyUnreadable,
+}
+
+/// The JSON envelope for a host failure. The contract pairs codes with statuses:
+/// a deadline is the platform not answering in time (`upstream_unavailable`, 502);
+/// a trap or a full instance pool is ours (`internal`, 500; the pool with
+/// `Retry-After`). 429 is kept for the platform's own throttling.
+fn failure_response(failure: HostFailure) -> Response {
     match failure {
-        Failure::Trap | Failure::NoResponse => self::failure(
+        HostFailure::Component(Failure::Trap | Failure::NoResponse) => self::failure(
             StatusCode::INTERNAL_SERVER_ERROR,
             "internal",
             "Something went wrong on our side. Please try again later.",
         ),
-        Failure::Timeout => self::failure(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "internal",
-            "The request took too long and was stopped. Please try again.",
+        HostFailure::Component(Failure::Timeout) => self::failure(
+            StatusCode::BAD_GATEWAY,
+            "upstream_unavailable",
+            "The platform did not answer in time. Please try again.",
         ),
-        Failure::Overloaded => {
+        HostFailure::Component(Failure::Overloaded) => {
             let mut response = self::failure(
-                StatusCode::SERVICE_UNAVAILABLE,
+                StatusCode::INTERNAL_SERVER_ERROR,
                 "internal",
                 "The server is busy. Please try again in a moment.",
             );
@@ -90,6 +121,90 @@ fn failure_response(failure: Failure) -> Response {
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
             response
+        }
+        HostFailure::BodyTooLarge => self::failure(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            "The request body is too large (64 KiB at most).",
+        ),
+        HostFailure::BodyTimeout => self::failure(
+            StatusCode::BAD_REQUEST,
+            "validation_failed",
+            "The request body did not arrive in time.",
+        ),
+        HostFailure::BodyUnreadable => self::failure(
+            StatusCode::BAD_REQUEST,
+            "validation_failed",
+            "The request body could not be read.",
+        ),
+    }
+}
+
+/// The platform of a callback route (`/api/platform/<p>/callback`): the path segment
+/// before the final `callback`, if it is a plain name.
+fn callback_platform(path: &str) -> Option<&str> {
+    let head = path.strip_suffix("/callback")?;
+    let platform = head.rsplit('/').next()?;
+    let plain = !platform.is_empty()
+        && platform
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    plain.then_some(platform)
+}
+
+/// The contract's answer to a callback the host could not complete: a 302 to the
+/// front end's settings page, never JSON.
+fn callback_redirect(frontend_url: &str, platform: &str) -> Response {
+    let location = format!(
+        "{}/settings?error={platform}_upstream_unavailable",
+        frontend_url.trim_end_matches('/')
+    );
+    let mut response = hyper::Response::new(body(Bytes::new()));
+    *response.status_mut() = StatusCode::FOUND;
+    let headers = response.headers_mut();
+    if let Ok(location) = HeaderValue::from_str(&location) {
+        headers.insert(header::LOCATION, location);
+    }
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    response
+}
+
+/// The host's answer to `failure` on `path`: a redirect on callback routes (when the
+/// component has a `frontend_url`), the JSON envelope elsewhere.
+fn failure_for_route(failure: HostFailure, path: &str, frontend: Option<&str>) -> Response {
+    match (callback_platform(path), frontend) {
+        (Some(platform), Some(frontend)) => callback_redirect(frontend, platform),
+        _ => failure_response(failure),
+    }
+}
+
+/// Reads the whole request body, at most [`MAX_BODY_BYTES`] and within `timeout`,
+/// before any instance is taken: a slow client holds a connection, never an instance.
+async fn read_body(
+    request: hyper::Request<Incoming>,
+    timeout: Duration,
+) -> Result<hyper::Request<Bytes>, HostFailure> {
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > MAX_BODY_BYTES as u64) {
+        return Err(HostFailure::BodyTooLarge);
+    }
+    let (parts, incoming) = request.into_parts();
+    let limited = http_body_util::Limited::new(incoming, MAX_BODY_BYTES);
+    match tokio::time::timeout(timeout, limited.collect()).await {
+        Err(_) => Err(HostFailure::BodyTimeout),
+        Ok(Ok(collected)) => Ok(hyper::Request::from_parts(parts, collected.to_bytes())),
+        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => Err(HostFailure::BodyTooLarge),
+        Ok(Err(e)) => {
+            tracing::debug!(error = %e, "cannot read a request body");
+            Err(HostFailure::BodyUnreadable)
         }
     }
 }
@@ -124,7 +239,7 @@ pub(crate) async fn serve(
         });
         let connection = http1::Builder::new()
             .timer(TokioTimer::new())
-            .header_read_timeout(Duration::from_secs(30))
+            .header_read_timeout(HEADER_READ_TIMEOUT)
             .keep_alive(true)
             .serve_connection(TokioIo::new(stream), service);
         let connection = graceful.watch(connection);
@@ -222,10 +337,19 @@ async fn route(
     };
     let Some(component) = state.components.get(found.component).cloned() else {
         // The manifest check guarantees every route names a component; stay safe anyway.
-        return (failure_response(Failure::NoResponse), None);
+        let response = failure_response(HostFailure::Component(Failure::NoResponse));
+        return (response, None);
     };
 
     set_spin_headers(&mut request, &found, client);
+    let request = match read_body(request, state.body_read_timeout).await {
+        Ok(request) => request,
+        Err(failure) => {
+            let response =
+                failure_for_route(failure, &path, component.config_value("frontend_url"));
+            return (response, Some(component));
+        }
+    };
     let result = component
         .handle(
             &state.runtime,
@@ -234,7 +358,14 @@ async fn route(
             state.request_timeout,
         )
         .await;
-    let response = result.unwrap_or_else(failure_response);
+    let response = match result {
+        Ok(response) => response,
+        Err(failure) => failure_for_route(
+            HostFailure::Component(failure),
+            &path,
+            component.config_value("frontend_url"),
+        ),
+    };
     (response, Some(component))
 }
 
@@ -277,5 +408,96 @@ fn set_spin_headers(
         if let Ok(value) = HeaderValue::from_str(&value) {
             headers.insert(name, value);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn json_of(response: Response) -> serde_json::Value {
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        serde_json::from_slice(&bytes).unwrap()
+    }
+
+    #[tokio::test]
+    async fn host_failures_use_the_contracts_status_and_code_pairs() {
+        let cases = [
+            (HostFailure::Component(Failure::Trap), 500, "internal"),
+            (HostFailure::Component(Failure::NoResponse), 500, "internal"),
+            (
+                HostFailure::Component(Failure::Timeout),
+                502,
+                "upstream_unavailable",
+            ),
+            (HostFailure::Component(Failure::Overloaded), 500, "internal"),
+            (HostFailure::BodyTooLarge, 413, "payload_too_large"),
+            (HostFailure::BodyTimeout, 400, "validation_failed"),
+        ];
+        for (failure, status, code) in cases {
+            let response = failure_response(failure);
+            assert_eq!(response.status().as_u16(), status, "{failure:?}");
+            let busy = response.headers().get(header::RETRY_AFTER).cloned();
+            let body = json_of(response).await;
+            assert_eq!(body["success"], false, "{failure:?}");
+            assert_eq!(body["data"]["code"], code, "{failure:?}");
+            assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()));
+            let overloaded = failure == HostFailure::Component(Failure::Overloaded);
+            assert_eq!(busy.is_some(), overloaded, "{failure:?}");
+        }
+    }
+
+    #[test]
+    fn callback_routes_are_told_by_their_last_segment() {
+        assert_eq!(
+            callback_platform("/api/platform/bluesky/callback"),
+            Some("bluesky")
+        );
+        assert_eq!(
+            callback_platform("/api/platform/x-y_1/callback"),
+            Some("x-y_1")
+        );
+        assert_eq!(callback_platform("/api/platform/bluesky/connect"), None);
+        assert_eq!(callback_platform("/api/platform/bluesky/callbacks"), None);
+        assert_eq!(callback_platform("/callback"), None);
+        assert_eq!(callback_platform("/api/platform/a%2Fb/callback"), None);
+    }
+
+    #[tokio::test]
+    async fn callback_routes_never_get_json_other_routes_do() {
+        let frontend = Some("http://front.test");
+        for failure in [
+            HostFailure::Component(Failure::Trap),
+            HostFailure::Component(Failure::Timeout),
+            HostFailure::Component(Failure::Overloaded),
+            HostFailure::BodyTimeout,
+        ] {
+            let response = failure_for_route(failure, "/api/platform/threads/callback", frontend);
+            assert_eq!(response.status(), StatusCode::FOUND, "{failure:?}");
+            assert_eq!(
+                response.headers()[header::LOCATION],
+                "http://front.test/settings?error=threads_upstream_unavailable"
+            );
+            let response = failure_for_route(failure, "/api/platform/threads/status", frontend);
+            assert_eq!(
+                response.headers()[header::CONTENT_TYPE],
+                "application/json",
+                "{failure:?}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_failed_callback_is_a_redirect_to_the_settings_page() {
+        let response = callback_redirect("https://app.example/", "tumblr");
+        assert_eq!(response.status(), StatusCode::FOUND);
+        let headers = response.headers();
+        assert_eq!(
+            headers[header::LOCATION],
+            "https://app.example/settings?error=tumblr_upstream_unavailable"
+        );
+        assert_eq!(headers[header::CACHE_CONTROL], "no-store");
+        assert_eq!(headers[header::REFERRER_POLICY], "no-referrer");
+        assert!(headers.get(header::CONTENT_TYPE).is_none());
     }
 }

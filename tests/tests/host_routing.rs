@@ -87,3 +87,92 @@ async fn metrics_count_requests_by_component_and_status_class() {
     assert_eq!(value("hayon_traps_total{component=\"bluesky\"}"), 0);
     assert_eq!(value("hayon_unrouted_requests_total"), 1);
 }
+
+/// Sends the head of a POST that announces `length` body bytes and only the first one,
+/// then keeps the connection open: a slow upload.
+async fn start_slow_upload(host: &TestHost, path: &str, length: usize) -> tokio::net::TcpStream {
+    use tokio::io::AsyncWriteExt as _;
+    let mut stream = tokio::net::TcpStream::connect(host.addr()).await.unwrap();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\n\
+         Content-Length: {length}\r\n\r\n{{",
+        host.addr()
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream
+}
+
+#[tokio::test]
+async fn slow_uploads_hold_no_instance() {
+    // One instance slot: before the fix the upload took it while the guest waited for
+    // the body, and every other request was refused as "busy".
+    let host = TestHost::builder().max_instances(1).start().await;
+    let _slow = start_slow_upload(&host, "/api/platform/bluesky/connect", 100).await;
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let token = host.mint_token("user-1");
+    let (status, _, body) = host.get("/api/platform/bluesky/status", Some(&token)).await;
+    assert_eq!(status, 200, "{body}");
+}
+
+#[tokio::test]
+async fn a_body_that_does_not_arrive_in_time_is_refused() {
+    use tokio::io::AsyncReadExt as _;
+    let host = TestHost::builder()
+        .body_read_timeout(std::time::Duration::from_millis(300))
+        .start()
+        .await;
+    let mut slow = start_slow_upload(&host, "/api/platform/bluesky/connect", 100).await;
+    let mut answer = Vec::new();
+    let mut chunk = [0u8; 4096];
+    while !String::from_utf8_lossy(&answer).contains("}}") {
+        let read = tokio::time::timeout(std::time::Duration::from_secs(20), slow.read(&mut chunk))
+            .await
+            .expect("the host answers once the body read timeout passed")
+            .unwrap();
+        if read == 0 {
+            break;
+        }
+        answer.extend_from_slice(&chunk[..read]);
+    }
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(answer.contains("\"validation_failed\""), "{answer}");
+}
+
+#[tokio::test]
+async fn bodies_over_64_kib_are_refused_by_the_host() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let host = TestHost::start(&[]).await;
+    let token = host.mint_token("user-1");
+    let big = format!("{{\"handle\":\"{}\"}}", "a".repeat(70 * 1024));
+    let response = host
+        .client()
+        .post(host.url("/api/platform/bluesky/connect"))
+        .bearer_auth(&token)
+        .header("content-type", "application/json")
+        .body(big.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 413);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["success"], false);
+    assert_eq!(body["data"]["code"], "payload_too_large");
+
+    // Without a Content-Length: the limit holds while reading.
+    let mut stream = tokio::net::TcpStream::connect(host.addr()).await.unwrap();
+    let head = format!(
+        "POST /api/platform/bluesky/connect HTTP/1.1\r\nHost: {}\r\n\
+         Authorization: Bearer {token}\r\nContent-Type: application/json\r\n\
+         Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n{:x}\r\n{big}\r\n0\r\n\r\n",
+        host.addr(),
+        big.len()
+    );
+    // The host may answer before reading everything; a write error is fine.
+    let _ = stream.write_all(head.as_bytes()).await;
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer).await;
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(answer.contains("\"payload_too_large\""), "{answer}");
+}

@@ -24,6 +24,27 @@ async fn a_missing_required_variable_stops_start_up_and_is_named() {
 }
 
 #[tokio::test]
+async fn base_urls_that_are_not_absolute_http_stop_start_up_and_are_named() {
+    for (name, value) in [
+        ("frontend_url", "app.example.com"),
+        ("frontend_url", "https://app.example.com/?x=1"),
+        ("public_base_url", "https://api.example.com/#top"),
+        ("public_base_url", "ftp://api.example.com"),
+    ] {
+        let result = TestHost::builder()
+            .skip_build()
+            .var(name, value)
+            .try_start()
+            .await;
+        let Err(error) = result else {
+            panic!("the host started with {name} = {value:?}");
+        };
+        let message = format!("{error:#}");
+        assert!(message.contains(name), "{message}");
+    }
+}
+
+#[tokio::test]
 async fn a_bad_outbound_host_variable_stops_start_up() {
     let result = TestHost::builder()
         .skip_build()

@@ -79,22 +79,32 @@ impl RedisUrl {
     }
 
     /// The URL without user, password and query: safe to log.
+    ///
+    /// Everything between `://` and the last `@` of the whole string is credentials (a
+    /// password may hold an unencoded `/`, `?`, `#` or `@`), and everything from the first
+    /// `?` or `#` after that is redacted too. A string without a plain `scheme://` is
+    /// shown as `[unparseable URL]`.
     pub fn redacted(&self) -> String {
+        const UNPARSEABLE: &str = "[unparseable URL]";
         let Some((scheme, rest)) = self.0.split_once("://") else {
-            return "[not a URL]".to_owned();
+            return UNPARSEABLE.to_owned();
         };
-        let (rest, had_query) = match rest.split_once('?') {
-            Some((before, _)) => (before, true),
-            None => (rest, false),
+        let scheme_ok = !scheme.is_empty()
+            && scheme
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'));
+        if !scheme_ok {
+            return UNPARSEABLE.to_owned();
+        }
+        let (credentials, rest) = match rest.rsplit_once('@') {
+            Some((_, after)) => ("[redacted]@", after),
+            None => ("", rest),
         };
-        let authority_end = rest.find('/').unwrap_or(rest.len());
-        let (authority, path) = rest.split_at(authority_end);
-        let host = match authority.rsplit_once('@') {
-            Some((_, host)) => format!("[redacted]@{host}"),
-            None => authority.to_owned(),
+        let (location, query) = match rest.find(['?', '#']) {
+            Some(at) => (&rest[..at], "?[redacted]"),
+            None => (rest, ""),
         };
-        let query = if had_query { "?[redacted]" } else { "" };
-        format!("{scheme}://{host}{path}{query}")
+        format!("{scheme}://{credentials}{location}{query}")
     }
 }
 
@@ -536,7 +546,37 @@ mod tests {
         assert_eq!(url.redacted(), "redis://[redacted]@host/0?[redacted]");
         let url = RedisUrl::new("redis+unix:///run/redis.sock?pass=hunter2");
         assert!(!url.redacted().contains("hunter2"), "{}", url.redacted());
-        assert_eq!(RedisUrl::new("127.0.0.1:6379").redacted(), "[not a URL]");
+        assert_eq!(
+            RedisUrl::new("127.0.0.1:6379").redacted(),
+            "[unparseable URL]"
+        );
+    }
+
+    #[test]
+    fn passwords_with_unencoded_delimiters_never_leak() {
+        for (url, shown) in [
+            (
+                "redis://user:pa/ss@host:6379/0",
+                "redis://[redacted]@host:6379/0",
+            ),
+            ("redis://:p?ss@host/1", "redis://[redacted]@host/1"),
+            ("redis://:p#ss@host", "redis://[redacted]@host"),
+            (
+                "rediss://u:a/b?c#d@e@host/2?x=1",
+                "rediss://[redacted]@host/2?[redacted]",
+            ),
+        ] {
+            let redacted = RedisUrl::new(url).redacted();
+            assert_eq!(redacted, shown, "{url}");
+            assert!(
+                !format!("{:?}", RedisUrl::new(url)).contains("ss@"),
+                "{url}"
+            );
+        }
+        assert_eq!(
+            RedisUrl::new("re dis://:secret@host").redacted(),
+            "[unparseable URL]"
+        );
     }
 
     #[test]

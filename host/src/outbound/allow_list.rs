@@ -178,6 +178,18 @@ pub fn default_port(scheme: &str) -> Option<u16> {
     }
 }
 
+/// What the allow list says about one destination.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Permission {
+    /// No entry allows it.
+    Denied,
+    /// An entry names its host (or address) literally: any address it resolves to.
+    Literal,
+    /// Only entries whose host is a wildcard (`*`, `*.example.com`) allow it: public
+    /// addresses only.
+    PublicOnly,
+}
+
 /// A component's whole `allowed_outbound_hosts` list.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AllowList {
@@ -201,21 +213,37 @@ impl AllowList {
 
     /// Whether a request to `uri` may be sent.
     pub fn allows_uri(&self, uri: &http::Uri) -> bool {
+        self.permission(uri) != Permission::Denied
+    }
+
+    /// Whether a request to `uri` may be sent, and how far: an entry naming the host
+    /// literally trusts it as written; an entry whose host is a wildcard lets it reach
+    /// public addresses only (see [`super::address`]).
+    pub fn permission(&self, uri: &http::Uri) -> Permission {
         let Some(scheme) = uri.scheme_str() else {
-            return false;
+            return Permission::Denied;
         };
         let Some(host) = uri.host() else {
-            return false;
+            return Permission::Denied;
         };
         let scheme = scheme.to_ascii_lowercase();
         let Some(port) = uri.port_u16().or_else(|| default_port(&scheme)) else {
-            return false;
+            return Permission::Denied;
         };
         let host = host.trim_start_matches('[').trim_end_matches(']');
         let host = host.strip_suffix('.').unwrap_or(host).to_ascii_lowercase();
-        self.entries
+        let mut permission = Permission::Denied;
+        for entry in self
+            .entries
             .iter()
-            .any(|entry| entry.allows(&scheme, &host, port))
+            .filter(|e| e.allows(&scheme, &host, port))
+        {
+            if matches!(entry.host, HostPattern::Exact(_)) {
+                return Permission::Literal;
+            }
+            permission = Permission::PublicOnly;
+        }
+        permission
     }
 
     /// Whether the list allows nothing at all.
@@ -260,6 +288,38 @@ mod tests {
         assert!(!allows(&["https://*:443"], "https://pds.example.net:444/"));
         assert!(allows(&["*://*:*"], "http://anything:1/"));
         assert!(allows(&["http://localhost:*"], "http://localhost:9/"));
+    }
+
+    #[test]
+    fn only_literal_hosts_are_trusted_with_any_address() {
+        let permission = |list: &[&str], uri: &str| {
+            AllowList::parse(list.iter().copied())
+                .unwrap()
+                .permission(&uri.parse().unwrap())
+        };
+        let wild = ["https://*:443", "https://*.example.com"];
+        assert_eq!(
+            permission(&wild, "https://localhost/"),
+            Permission::PublicOnly
+        );
+        assert_eq!(
+            permission(&wild, "https://a.example.com/"),
+            Permission::PublicOnly
+        );
+        assert_eq!(permission(&wild, "http://localhost/"), Permission::Denied);
+        let both = ["https://*:443", "https://bsky.social", "http://127.0.0.1:*"];
+        assert_eq!(
+            permission(&both, "https://bsky.social/"),
+            Permission::Literal
+        );
+        assert_eq!(
+            permission(&both, "http://127.0.0.1:9/"),
+            Permission::Literal
+        );
+        assert_eq!(
+            permission(&both, "https://pds.example/"),
+            Permission::PublicOnly
+        );
     }
 
     #[test]

@@ -22,6 +22,8 @@ use hyper_util::rt::TokioExecutor;
 use tokio::time::{Instant, Sleep};
 use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody};
 
+use super::address::{NonPublicAddress, PublicOnlyResolver, is_public};
+
 /// Limits for outbound requests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OutboundOptions {
@@ -53,10 +55,24 @@ impl Default for OutboundOptions {
 #[error("cannot set up the outbound HTTPS client: {0}")]
 pub struct ClientSetupError(String);
 
-/// A shared, pooled HTTP/1.1 client; clones share the pool.
+/// Which addresses a request may connect to (see [`crate::outbound::address`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reach {
+    /// Any address: the allow list names the host literally.
+    Any,
+    /// Public addresses only: the host is allowed by a wildcard entry only.
+    PublicOnly,
+    /// None: the destination is not allowed at all.
+    None,
+}
+
+/// A shared, pooled HTTP/1.1 client; clones share the pools. Requests that may reach
+/// public addresses only use their own pool, whose connector resolves names with
+/// [`PublicOnlyResolver`], so they never reuse a connection to a private address.
 #[derive(Clone)]
 pub struct OutboundClient {
     client: Client<HttpsConnector<HttpConnector>, WasiBody>,
+    public_only: Client<HttpsConnector<HttpConnector<PublicOnlyResolver>>, WasiBody>,
     options: OutboundOptions,
 }
 
@@ -71,33 +87,43 @@ impl std::fmt::Debug for OutboundClient {
 impl OutboundClient {
     /// Builds a client with the given limits.
     pub fn new(options: OutboundOptions) -> Result<Self, ClientSetupError> {
-        let mut http = HttpConnector::new();
-        http.enforce_http(false);
-        http.set_connect_timeout(Some(options.connect_timeout));
-        http.set_nodelay(true);
-
-        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_provider_and_webpki_roots(provider)
-            .map_err(|e| ClientSetupError(e.to_string()))?
-            .https_or_http()
-            .enable_http1()
-            .wrap_connector(http);
-
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(options.idle_timeout)
-            .pool_max_idle_per_host(32)
-            .build(https);
-        Ok(Self { client, options })
+        let client = build_client(HttpConnector::new(), &options)?;
+        let public_only = build_client(
+            HttpConnector::new_with_resolver(PublicOnlyResolver::new()),
+            &options,
+        )?;
+        Ok(Self {
+            client,
+            public_only,
+            options,
+        })
     }
 
     /// Sends `request` (whose URI is absolute) and returns the response with a body that
     /// enforces the between-bytes limit.
+    /// `reach` limits the addresses it may connect to: with [`Reach::PublicOnly`] an
+    /// address literal or a name resolving to no public address fails with
+    /// `HTTP-request-denied`.
     pub async fn send(
         &self,
         request: http::Request<WasiBody>,
         guest: Option<RequestOptions>,
+        reach: Reach,
     ) -> Result<http::Response<WasiBody>, HttpError> {
+        if reach == Reach::None {
+            return Err(HttpError::HttpRequestDenied);
+        }
+        if reach == Reach::PublicOnly {
+            // The connector resolves names through the filter but connects to address
+            // literals directly: check those here.
+            let host = request.uri().host().unwrap_or_default();
+            let literal = host.trim_start_matches('[').trim_end_matches(']');
+            if let Ok(ip) = literal.parse::<std::net::IpAddr>()
+                && !is_public(ip)
+            {
+                return Err(HttpError::HttpRequestDenied);
+            }
+        }
         let guest = guest.unwrap_or_default();
         let first_byte = guest
             .first_byte_timeout
@@ -109,7 +135,11 @@ impl OutboundClient {
         // guest's `connect-timeout` only adds to the wait for the response head.
         let head_limit = first_byte + guest.connect_timeout.unwrap_or(Duration::ZERO);
 
-        let response = tokio::time::timeout(head_limit, self.client.request(request))
+        let sending = match reach {
+            Reach::PublicOnly => self.public_only.request(request),
+            Reach::Any | Reach::None => self.client.request(request),
+        };
+        let response = tokio::time::timeout(head_limit, sending)
             .await
             .map_err(|_| HttpError::ConnectionReadTimeout)?
             .map_err(|e| classify(&e))?;
@@ -125,9 +155,43 @@ impl OutboundClient {
     }
 }
 
+/// A pooled client over `http` (HTTPS with the Mozilla roots, or plain HTTP).
+fn build_client<R>(
+    mut http: HttpConnector<R>,
+    options: &OutboundOptions,
+) -> Result<Client<HttpsConnector<HttpConnector<R>>, WasiBody>, ClientSetupError>
+where
+    HttpsConnector<HttpConnector<R>>:
+        hyper_util::client::legacy::connect::Connect + Clone + Send + Sync + 'static,
+{
+    http.enforce_http(false);
+    http.set_connect_timeout(Some(options.connect_timeout));
+    http.set_nodelay(true);
+
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let https = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_provider_and_webpki_roots(provider)
+        .map_err(|e| ClientSetupError(e.to_string()))?
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(http);
+
+    Ok(Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(options.idle_timeout)
+        .pool_max_idle_per_host(32)
+        .build(https))
+}
+
 /// Maps a client failure to the closest `wasi:http` error code.
 fn classify(error: &hyper_util::client::legacy::Error) -> HttpError {
     tracing::debug!(error = ?error, "outbound request failed");
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(cause) = source {
+        if cause.is::<NonPublicAddress>() {
+            return HttpError::HttpRequestDenied;
+        }
+        source = next_cause(cause);
+    }
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
     while let Some(cause) = source {
         if let Some(tls) = cause.downcast_ref::<rustls::Error>() {
@@ -237,7 +301,7 @@ mod tests {
         drop(listener);
         let client = OutboundClient::new(OutboundOptions::default()).unwrap();
         let error = client
-            .send(get(&format!("http://{addr}/")), None)
+            .send(get(&format!("http://{addr}/")), None, Reach::Any)
             .await
             .unwrap_err();
         assert!(matches!(error, HttpError::ConnectionRefused), "{error}");
@@ -260,7 +324,7 @@ mod tests {
             ..RequestOptions::default()
         };
         let error = client
-            .send(get(&format!("http://{addr}/")), Some(options))
+            .send(get(&format!("http://{addr}/")), Some(options), Reach::Any)
             .await
             .unwrap_err();
         assert!(matches!(error, HttpError::ConnectionReadTimeout), "{error}");
@@ -291,7 +355,7 @@ mod tests {
         let client = OutboundClient::new(OutboundOptions::default()).unwrap();
         for _ in 0..3 {
             let response = client
-                .send(get(&format!("http://{addr}/")), None)
+                .send(get(&format!("http://{addr}/")), None, Reach::Any)
                 .await
                 .unwrap();
             let body = response.into_body().collect().await.unwrap().to_bytes();

@@ -6,7 +6,11 @@
 //!   [`WasiHttpHooks::send_request`] hook: a request to a destination the component did
 //!   not declare fails with `HTTP-request-denied` and is logged (scheme, host and port
 //!   only: a path or query may carry secrets).
+//! - [`address`]: a destination allowed only by a wildcard entry (`https://*:443`) may
+//!   reach public addresses only, checked after DNS resolution; a refusal is also
+//!   `HTTP-request-denied`, logged the same way.
 
+pub mod address;
 pub mod allow_list;
 pub mod client;
 
@@ -16,8 +20,8 @@ use std::time::Instant;
 use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpHooks};
 
 use crate::metrics::ComponentMetrics;
-use allow_list::AllowList;
-use client::OutboundClient;
+use allow_list::{AllowList, Permission};
+use client::{OutboundClient, Reach};
 
 /// The per-request `wasi:http` hooks of one component.
 pub struct OutboundHooks {
@@ -83,7 +87,12 @@ impl WasiHttpHooks for OutboundHooks {
         _response_errors: IoFuture,
     ) -> SendFuture {
         let target = destination(request.uri());
-        if !self.allow.allows_uri(request.uri()) {
+        let reach = match self.allow.permission(request.uri()) {
+            Permission::Literal => Reach::Any,
+            Permission::PublicOnly => Reach::PublicOnly,
+            Permission::Denied => Reach::None,
+        };
+        if reach == Reach::None {
             self.metrics.record_outbound_denied();
             tracing::warn!(
                 component = %self.component,
@@ -98,12 +107,22 @@ impl WasiHttpHooks for OutboundHooks {
 
         let client = self.client.clone();
         let component = Arc::clone(&self.component);
+        let metrics = Arc::clone(&self.metrics);
         let method = request.method().clone();
         Box::new(async move {
             let started = Instant::now();
-            let result = client.send(request, options).await;
+            let result = client.send(request, options, reach).await;
             let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
             match &result {
+                Err(HttpError::HttpRequestDenied) => {
+                    metrics.record_outbound_denied();
+                    tracing::warn!(
+                        component = %component,
+                        destination = %target,
+                        "outbound request denied: a wildcard allowed_outbound_hosts entry \
+                         reaches public addresses only"
+                    );
+                }
                 Ok(response) => tracing::debug!(
                     component = %component,
                     %method,
@@ -155,6 +174,77 @@ mod tests {
         let result = Pin::from(sent).await;
         assert!(matches!(result, Err(HttpError::HttpRequestDenied)));
         assert_eq!(metrics.outbound_denied(), 1);
+    }
+
+    /// A local server answering `ok` to everything, and its port.
+    async fn local_server() -> (u16, tokio::task::JoinHandle<()>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let service = hyper::service::service_fn(|_req| async {
+                    Ok::<_, std::convert::Infallible>(hyper::Response::new(Full::new(
+                        Bytes::from_static(b"ok"),
+                    )))
+                });
+                tokio::spawn(
+                    hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(stream), service),
+                );
+            }
+        });
+        (port, server)
+    }
+
+    async fn send_with(list: &[&str], url: &str) -> (Result<u16, HttpError>, u64) {
+        let allow = AllowList::parse(list.iter().copied()).unwrap();
+        let metrics = Arc::new(ComponentMetrics::default());
+        let mut hooks = OutboundHooks::new(
+            Arc::from("bluesky"),
+            Arc::new(allow),
+            OutboundClient::new(client::OutboundOptions::default()).unwrap(),
+            Arc::clone(&metrics),
+        );
+        let body = http_body_util::Empty::<Bytes>::new()
+            .map_err(|never| match never {})
+            .boxed_unsync();
+        let request = http::Request::get(url).body(body).unwrap();
+        let sent = hooks.send_request(request, None, Box::new(async { Ok(()) }));
+        let result = Pin::from(sent)
+            .await
+            .map(|(response, _)| response.status().as_u16());
+        (result, metrics.outbound_denied())
+    }
+
+    #[tokio::test]
+    async fn a_wildcard_entry_does_not_reach_loopback_but_a_literal_entry_does() {
+        let (port, server) = local_server().await;
+        for url in [
+            format!("http://localhost:{port}/"),
+            format!("http://127.0.0.1:{port}/"),
+            format!("http://[::ffff:127.0.0.1]:{port}/"),
+        ] {
+            let (result, denied) = send_with(&["http://*:*"], &url).await;
+            assert!(
+                matches!(result, Err(HttpError::HttpRequestDenied)),
+                "{url}: {result:?}"
+            );
+            assert_eq!(denied, 1, "{url}");
+        }
+        let (result, denied) = send_with(
+            &["http://*:*", "http://localhost:*"],
+            &format!("http://localhost:{port}/"),
+        )
+        .await;
+        assert_eq!(result.unwrap(), 200);
+        assert_eq!(denied, 0);
+        let (result, _) = send_with(
+            &["http://127.0.0.1:*"],
+            &format!("http://127.0.0.1:{port}/"),
+        )
+        .await;
+        assert_eq!(result.unwrap(), 200);
+        server.abort();
     }
 
     #[test]
