@@ -7,9 +7,12 @@
 //! it, and refuse what cannot be an identifier with a message that says what to type.
 
 use hayon_guest::ApiError;
+use hayon_guest::secret::Password;
 
 /// The body field the identifier comes from.
 pub const FIELD: &str = "identifier";
+/// The body field the app password comes from.
+pub const PASSWORD_FIELD: &str = "appPassword";
 /// Longest handle (the DNS limit).
 const MAX_HANDLE_LEN: usize = 253;
 /// Longest DID accepted (the atproto limit).
@@ -56,6 +59,26 @@ impl Identifier {
         }
         parse_handle(&value).map(Self::Handle)
     }
+}
+
+/// The app password as typed, without the surrounding whitespace and the invisible
+/// characters a paste carries along (app passwords never contain either). Nothing left is
+/// `validation_failed` on `appPassword`.
+pub fn clean_app_password(typed: &Password) -> Result<Password, ApiError> {
+    let cleaned: String = typed
+        .expose_secret()
+        .chars()
+        .filter(|c| !is_invisible(*c))
+        .collect();
+    let trimmed = cleaned.trim();
+    if trimmed.is_empty() {
+        return Err(ApiError::invalid_field(
+            PASSWORD_FIELD,
+            "Enter an App Password (create one in Bluesky under Settings \u{2192} Privacy and \
+             security \u{2192} App passwords).",
+        ));
+    }
+    Ok(Password::new(trimmed))
 }
 
 /// Invisible formatting characters that copy/paste carries along: bidi embeddings and
@@ -127,8 +150,26 @@ fn parse_handle(value: &str) -> Result<String, ApiError> {
 pub fn parse_did(value: &str) -> Result<String, ApiError> {
     let unsupported =
         || invalid("This is not a Bluesky DID. Bluesky DIDs start with did:plc: or did:web:.");
+    let bad_plc = || {
+        invalid(
+            "This did:plc: DID is malformed. After did:plc: come exactly 24 characters, \
+             letters a\u{2013}z and digits 2\u{2013}7.",
+        )
+    };
+    let bad_web = || {
+        invalid(
+            "This did:web: DID is malformed. After did:web: comes a host name, such as \
+             did:web:alice.example.com.",
+        )
+    };
     if value.len() > MAX_DID_LEN {
-        return Err(unsupported());
+        return Err(if value.starts_with("did:plc:") {
+            bad_plc()
+        } else if value.starts_with("did:web:") {
+            bad_web()
+        } else {
+            unsupported()
+        });
     }
     if let Some(id) = value.strip_prefix("did:plc:") {
         let ok = id.len() == 24
@@ -138,7 +179,7 @@ pub fn parse_did(value: &str) -> Result<String, ApiError> {
         return if ok {
             Ok(value.to_owned())
         } else {
-            Err(unsupported())
+            Err(bad_plc())
         };
     }
     if let Some(host) = value.strip_prefix("did:web:") {
@@ -156,7 +197,7 @@ pub fn parse_did(value: &str) -> Result<String, ApiError> {
         return if name_ok && port_ok {
             Ok(value.to_owned())
         } else {
-            Err(unsupported())
+            Err(bad_web())
         };
     }
     Err(unsupported())
@@ -294,6 +335,59 @@ mod tests {
         refusal(&long);
         let label = format!("{}.com", "a".repeat(64));
         refusal(&label);
+    }
+
+    #[test]
+    fn malformed_dids_are_called_malformed_not_foreign() {
+        for input in [
+            "did:plc:abc",
+            "did:plc:z72i7hdynmk6r22z27h6tvu1",
+            "did:plc:",
+        ] {
+            let message = refusal(input);
+            assert!(
+                message.contains("did:plc: DID is malformed"),
+                "{input}: {message}"
+            );
+            assert!(message.contains("24 characters"), "{input}: {message}");
+            assert!(!message.contains("not a Bluesky DID"), "{input}: {message}");
+        }
+        for input in ["did:web:", "did:web:exa mple.com", "did:web:a..b"] {
+            let message = refusal(input);
+            assert!(
+                message.contains("did:web: DID is malformed"),
+                "{input}: {message}"
+            );
+            assert!(message.contains("host name"), "{input}: {message}");
+        }
+        let message = refusal("did:key:z6Mkabc");
+        assert!(message.contains("not a Bluesky DID"), "{message}");
+    }
+
+    #[test]
+    fn app_passwords_lose_surrounding_whitespace_and_invisible_characters() {
+        let cleaned = |typed: &str| {
+            clean_app_password(&Password::new(typed)).map(|p| p.expose_secret().to_owned())
+        };
+        for typed in [
+            "aaaa-bbbb-cccc-dddd",
+            " aaaa-bbbb-cccc-dddd",
+            "aaaa-bbbb-cccc-dddd \n",
+            "\t aaaa-bbbb-cccc-dddd\u{00A0}",
+            "\u{202A}aaaa-bbbb-cccc-dddd\u{202C}",
+            "\u{FEFF}aaaa-bbbb-\u{200B}cccc-dddd",
+        ] {
+            assert_eq!(
+                cleaned(typed).as_deref(),
+                Ok("aaaa-bbbb-cccc-dddd"),
+                "{typed:?}"
+            );
+        }
+        for typed in ["\u{200B}", " \u{FEFF} "] {
+            let error = cleaned(typed).unwrap_err();
+            assert_eq!(error.code(), "validation_failed");
+            assert!(error.fields().unwrap().contains_key(PASSWORD_FIELD));
+        }
     }
 
     #[test]

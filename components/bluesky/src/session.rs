@@ -22,7 +22,7 @@ use hayon_guest::{
 };
 use serde_json::Value;
 
-use crate::identifier::{Identifier, parse_did};
+use crate::identifier::{Identifier, clean_app_password, parse_did};
 use crate::identity::{Directory, claims_handle};
 use crate::xrpc::{self, Profile, Session};
 use crate::{PLATFORM_ID, PLATFORM_NAME};
@@ -43,6 +43,7 @@ pub fn connect(
     credentials: &Credentials,
 ) -> Result<Vec<Account>, ApiError> {
     let identifier = Identifier::parse(&credentials.identifier)?;
+    let password = clean_app_password(&credentials.password)?;
     let directory = Directory::load(env)?;
     // Without a sealing key the session could not be stored: refuse before the password
     // goes anywhere.
@@ -62,7 +63,7 @@ pub fn connect(
         .as_ref()
         .map_or_else(|| directory.service.clone(), |r| r.pds.clone());
 
-    let session = xrpc::create_session(env, &login_pds, identifier.as_str(), &credentials.password)
+    let session = xrpc::create_session(env, &login_pds, identifier.as_str(), &password)
         .map_err(xrpc::login_error)?;
     let Ok(did) = parse_did(&session.did.to_lowercase()) else {
         end_session_quietly(env, &login_pds, &session.refresh_jwt);

@@ -324,6 +324,38 @@ fn login_refusals_map_to_the_contract() {
 }
 
 #[test]
+fn a_pasted_app_password_with_spaces_around_still_logs_in() {
+    for pasted in [
+        " aaaa-bbbb-cccc-dddd",
+        "aaaa-bbbb-cccc-dddd\n ",
+        "\u{200B}aaaa-bbbb-cccc-dddd",
+    ] {
+        let s = Setup::new();
+        let (status, body) = s.connect("alice.bsky.social", pasted);
+        assert_eq!(status, 200, "{pasted:?}: {body}");
+        assert_eq!(body["data"]["accounts"][0]["accountId"], ALICE_DID);
+    }
+    // Nothing but invisible characters is no password: refused before anything is called.
+    let s = Setup::new();
+    let (status, body) = s.connect("alice.bsky.social", "\u{FEFF}\u{200B}");
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["data"]["code"], "validation_failed");
+    assert!(body["data"]["errors"]["appPassword"].is_array(), "{body}");
+    assert!(s.fake.calls().is_empty(), "the password went nowhere");
+}
+
+#[test]
+fn a_malformed_plc_did_is_called_malformed() {
+    let s = Setup::new();
+    let (status, body) = s.connect("did:plc:abc", "aaaa-bbbb-cccc-dddd");
+    assert_eq!(status, 400, "{body}");
+    let message = body["message"].as_str().unwrap_or_default();
+    assert!(message.contains("malformed"), "{message}");
+    assert!(!message.contains("not a Bluesky DID"), "{message}");
+    assert!(s.fake.calls().is_empty());
+}
+
+#[test]
 fn unknown_handle_and_bare_username() {
     let s = Setup::new();
     let (status, body) = s.connect("nobody.bsky.social", "x");
@@ -712,12 +744,10 @@ fn no_sealing_key_refuses_before_logging_in() {
         (status, body["data"]["code"].as_str()),
         (503, Some("not_configured"))
     );
-    assert!(
-        body["message"]
-            .as_str()
-            .unwrap()
-            .contains("TOKEN_ENCRYPTION_KEY")
-    );
+    // People are told plainly; the variable and the reason are for the operator's log.
+    let message = body["message"].as_str().unwrap();
+    assert!(message.contains("not configured correctly"), "{message}");
+    assert!(!message.contains("TOKEN_ENCRYPTION_KEY"), "{message}");
     assert!(s.fake.calls().is_empty(), "the password went nowhere");
     assert!(s.stored().is_none());
 }

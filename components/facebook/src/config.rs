@@ -9,7 +9,7 @@
 //! | `meta_dialog_url` | the Login dialog's host (default `https://www.facebook.com`) |
 //!
 //! plus the shared `public_base_url` for the callback URL. A missing app credential is
-//! `not_configured` (503) naming the environment variable to set. The version is pinned in
+//! `not_configured` (503); only the log names the environment variable. The version is pinned in
 //! one place, [`GraphApi`], so the dialog and the Graph calls cannot drift apart (Meta
 //! serves calls to an expired version with the oldest live one, so drift shows up only as
 //! changed behaviour).
@@ -83,7 +83,12 @@ pub struct AppSettings {
 
 impl AppSettings {
     /// Reads the settings; a missing app id or secret is `not_configured`.
+    /// The message for people names no setting; the logged detail does.
     pub fn load(env: &Env) -> Result<Self, ApiError> {
+        Self::read(env).map_err(|error| error.unavailable_for("Facebook"))
+    }
+
+    fn read(env: &Env) -> Result<Self, ApiError> {
         Ok(Self {
             client: ClientCredentials {
                 client_id: env.config.require(APP_ID)?,
@@ -106,7 +111,12 @@ pub struct ConnectSettings {
 
 impl ConnectSettings {
     /// Reads the settings, failing with `not_configured` for the first one missing.
+    /// The message for people names no setting; the logged detail does.
     pub fn load(env: &Env) -> Result<Self, ApiError> {
+        Self::read(env).map_err(|error| error.unavailable_for("Facebook"))
+    }
+
+    fn read(env: &Env) -> Result<Self, ApiError> {
         Ok(Self {
             app: AppSettings::load(env)?,
             dialog_url: env.config.base_url_or(DIALOG_URL, DEFAULT_DIALOG_URL)?,
@@ -172,14 +182,26 @@ mod tests {
             .err()
             .expect("not configured");
         assert_eq!((error.code(), error.status()), ("not_configured", 503));
-        assert!(error.public_message().contains("META_APP_ID"));
+        assert!(error.to_string().contains("META_APP_ID"), "{error}");
+        assert!(!error.public_message().contains("META_APP_ID"));
+        assert!(
+            error
+                .public_message()
+                .starts_with("Connecting Facebook is not available on this server yet.")
+        );
 
         test.config_set(APP_ID, "1234");
         test.config_set(APP_SECRET, " ");
         let error = AppSettings::load(&test.env())
             .err()
             .expect("not configured");
-        assert!(error.public_message().contains("META_APP_SECRET"));
+        assert!(error.to_string().contains("META_APP_SECRET"), "{error}");
+        assert!(!error.public_message().contains("META_APP_SECRET"));
+        assert!(
+            error
+                .public_message()
+                .starts_with("Connecting Facebook is not available on this server yet.")
+        );
     }
 
     #[test]

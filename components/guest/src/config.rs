@@ -4,7 +4,8 @@
 //! (`access_token_secret`, `token_encryption_key`, `frontend_url`, `public_base_url`, and
 //! each platform's keys). [`ConfigSource`] is the raw lookup (WASI in the component, a map
 //! in tests); [`Config`] adds the typed accessors and turns a missing or empty value into
-//! a `not_configured` error that names the environment variable the operator must set.
+//! a `not_configured` error whose logged detail (never its public message) names the
+//! environment variable the operator must set.
 
 use std::collections::BTreeMap;
 
@@ -170,7 +171,8 @@ mod tests {
         let c = config(&[("tumblr_consumer_key", "  ")]);
         let error = c.require("tumblr_consumer_key").unwrap_err();
         assert_eq!(error.code(), "not_configured");
-        assert!(error.public_message().contains("TUMBLR_CONSUMER_KEY"));
+        assert!(error.to_string().contains("TUMBLR_CONSUMER_KEY"), "{error}");
+        assert!(!error.public_message().contains("TUMBLR_CONSUMER_KEY"));
         assert_eq!(
             c.require("meta_app_id").unwrap_err().code(),
             "not_configured"
@@ -210,7 +212,8 @@ mod tests {
         assert_eq!(c.base_url_or("blank", "https://d").unwrap(), "https://d");
         assert_eq!(c.base_url_or("unset", "https://d").unwrap(), "https://d");
         let error = c.base_url_or("bad", "https://d").unwrap_err();
-        assert!(error.public_message().contains("BAD"));
+        assert!(error.to_string().contains("BAD"), "{error}");
+        assert!(!error.public_message().contains("BAD"));
     }
 
     #[test]

@@ -70,15 +70,15 @@ impl Env {
         let (host, path) = request.log_target();
         let started = Instant::now();
         let result = self.outbound.send(request, &self.timeouts);
-        let latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let latency_ms = crate::logging::Millis(started.elapsed());
         let method = request.method.as_str();
         match &result {
             Ok(response) => {
                 let status = response.status;
-                tracing::info!(method, %host, %path, status, latency_ms, "upstream call");
+                tracing::info!(method, %host, %path, status, %latency_ms, "upstream call");
             }
             Err(error) => {
-                tracing::warn!(method, %host, %path, %error, latency_ms, "upstream call failed");
+                tracing::warn!(method, %host, %path, %error, %latency_ms, "upstream call failed");
             }
         }
         result.map_err(|error| UpstreamFailure::transport(&error))

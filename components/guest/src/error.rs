@@ -97,11 +97,14 @@ pub enum ApiError {
         /// What happened and what to do.
         message: String,
     },
-    /// A setting this operation needs is missing or invalid.
-    #[error("not configured: {message}")]
+    /// A setting this operation needs is missing or invalid. The message for people is
+    /// generic; which setting and why is in `detail`, for the logs only.
+    #[error("not configured: {detail}")]
     NotConfigured {
-        /// Which setting the operator must fix.
+        /// What people are told (names no setting).
         message: String,
+        /// Which setting the operator must fix and why, for the logs only.
+        detail: String,
     },
     /// A defect on our side. `detail` is logged, never shown.
     #[error("internal error: {detail}")]
@@ -166,6 +169,10 @@ impl ErrorKind {
     }
 }
 
+/// The message shown for `not_configured` failures of shared settings: names no setting.
+const NOT_CONFIGURED_MESSAGE: &str = "This service is not configured correctly yet. \
+     Please try again later or contact support.";
+
 /// The message shown for `internal` failures: no internals, a next step.
 const INTERNAL_MESSAGE: &str = "Something went wrong on our side. Please try again later; \
      if it keeps happening, contact support.";
@@ -198,13 +205,28 @@ impl ApiError {
         }
     }
 
-    /// A `not_configured` error naming the operator setting (its environment name).
+    /// A `not_configured` error: a generic message for people, and the operator setting
+    /// (its environment name) and `problem` in the detail, which only the logs see.
     pub fn not_configured(setting: &str, problem: &str) -> Self {
         Self::NotConfigured {
-            message: format!(
-                "This server is not set up for this yet: {setting} {problem}. \
-                 Ask the operator to set it."
-            ),
+            message: NOT_CONFIGURED_MESSAGE.to_owned(),
+            detail: format!("{setting} {problem}"),
+        }
+    }
+
+    /// For a `not_configured` error, tells people that connecting `platform` (its name for
+    /// people) is not available on this server, keeping the logged detail; any other error
+    /// is returned as it is.
+    pub fn unavailable_for(self, platform: &str) -> Self {
+        match self {
+            Self::NotConfigured { detail, .. } => Self::NotConfigured {
+                message: format!(
+                    "Connecting {platform} is not available on this server yet. \
+                     Please try again later or contact support."
+                ),
+                detail,
+            },
+            other => other,
         }
     }
 
@@ -262,7 +284,7 @@ impl ApiError {
             | Self::ReconnectRequired { message }
             | Self::RateLimited { message, .. }
             | Self::UpstreamUnavailable { message }
-            | Self::NotConfigured { message } => message.clone(),
+            | Self::NotConfigured { message, .. } => message.clone(),
             Self::Internal { .. } => INTERNAL_MESSAGE.to_owned(),
         }
     }
@@ -312,7 +334,10 @@ impl ApiError {
                 message,
             },
             ErrorKind::UpstreamUnavailable => Self::UpstreamUnavailable { message },
-            ErrorKind::NotConfigured => Self::NotConfigured { message },
+            ErrorKind::NotConfigured => Self::NotConfigured {
+                message,
+                detail: String::new(),
+            },
             ErrorKind::Internal => Self::Internal { detail: message },
         }
     }
@@ -397,6 +422,7 @@ mod tests {
             (
                 ApiError::NotConfigured {
                     message: "m".into(),
+                    detail: "d".into(),
                 },
                 "not_configured",
                 503,

@@ -32,6 +32,33 @@ fn write_to_stderr(line: &str) {
     let _ = std::io::stderr().write_all(line.as_bytes());
 }
 
+/// The lines written by the events `run` emits on this thread (for tests).
+#[cfg(test)]
+pub(crate) fn capture(run: impl FnOnce()) -> Vec<String> {
+    use std::sync::{Arc, Mutex};
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&lines);
+    let subscriber = Lines(move |line: &str| {
+        if let Ok(mut lines) = sink.lock() {
+            lines.push(line.to_owned());
+        }
+    });
+    tracing::subscriber::with_default(subscriber, run);
+    lines.lock().map(|lines| lines.clone()).unwrap_or_default()
+}
+
+/// A duration in milliseconds with one decimal (`0.8`, `12.0`), for `latency_ms` fields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Millis(pub std::time::Duration);
+
+impl fmt::Display for Millis {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Rounded to the nearest tenth of a millisecond (100 µs).
+        let tenths = (self.0.as_micros() + 50) / 100;
+        write!(f, "{}.{}", tenths / 10, tenths % 10)
+    }
+}
+
 /// Hands each event, as one line, to its function; spans are accepted and ignored.
 struct Lines<W>(W);
 
@@ -140,6 +167,26 @@ mod tests {
             lines,
             ["WARN refused platform=demo user=u1 status=Some(429) latency_ms=12\n"]
         );
+    }
+
+    #[test]
+    fn millis_have_one_decimal() {
+        use std::time::Duration;
+        let cases = [
+            (Duration::from_nanos(824_795), "0.8"),
+            (Duration::from_micros(12_000), "12.0"),
+            (Duration::from_micros(1_049), "1.0"),
+            (Duration::from_micros(1_950), "2.0"),
+            (Duration::ZERO, "0.0"),
+        ];
+        for (duration, text) in cases {
+            assert_eq!(Millis(duration).to_string(), text, "{duration:?}");
+        }
+        let lines = capture(|| {
+            let latency_ms = Millis(Duration::from_nanos(824_795));
+            tracing::info!(%latency_ms, "upstream call");
+        });
+        assert_eq!(lines, ["INFO upstream call latency_ms=0.8\n"]);
     }
 
     #[test]

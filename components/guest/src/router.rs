@@ -280,10 +280,14 @@ fn callback<C: Connector>(env: &Env, request: &HttpRequest) -> Result<HttpRespon
 fn log_failure(platform: &Platform, request: &HttpRequest, error: &ApiError) {
     let code = error.code();
     match error {
-        ApiError::Internal { .. } | ApiError::NotConfigured { .. } => {
+        ApiError::Internal { .. } => {
             tracing::error!(platform = platform.id, path = %request.path, code, %error, "failed");
         }
-        ApiError::UpstreamUnavailable { .. } | ApiError::RateLimited { .. } => {
+        // An unconfigured platform is the operator's to-do, not a fault: every click on it
+        // would otherwise fill the error log.
+        ApiError::NotConfigured { .. }
+        | ApiError::UpstreamUnavailable { .. }
+        | ApiError::RateLimited { .. } => {
             tracing::warn!(platform = platform.id, path = %request.path, code, %error, "failed");
         }
         _ => {
@@ -636,8 +640,24 @@ mod tests {
         test.config_set("access_token_secret", "");
         let request = HttpRequest::new("GET", "/api/platform/demo/status")
             .with_header("authorization", &test.bearer("u1"));
-        let response = serve::<Demo>(&test.env(), &request);
-        assert_eq!(response.status, 503);
-        assert_eq!(json_of(&response)["data"]["code"], "not_configured");
+        let lines = crate::logging::capture(|| {
+            let response = serve::<Demo>(&test.env(), &request);
+            assert_eq!(response.status, 503);
+            let body = json_of(&response);
+            assert_eq!(body["data"]["code"], "not_configured");
+            let message = body["message"].as_str().unwrap_or_default();
+            assert!(message.contains("not configured correctly"), "{message}");
+            assert!(
+                !message.to_ascii_uppercase().contains("SECRET"),
+                "{message}"
+            );
+        });
+        // The operator's reason is logged, at WARN (an unconfigured setting is no fault).
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        assert!(lines[0].starts_with("WARN failed "), "{lines:?}");
+        assert!(
+            lines[0].contains("ACCESS_TOKEN_SECRET is not set"),
+            "{lines:?}"
+        );
     }
 }

@@ -148,6 +148,15 @@ pub fn consume_keyed(
     take_pending(env, &key, &pending_key(platform, &id), platform)
 }
 
+/// Checks, without consuming it, that a live pending authorization exists for `lookup`, so
+/// that a callback can tell an unknown token from a server problem before it needs
+/// anything else; [`consume_keyed`] still decides who wins.
+pub fn check_keyed(env: &Env, platform: &str, lookup: &str) -> Result<(), StateError> {
+    let key = env.config.sealing_key()?;
+    let id = keyed_id(&key, platform, lookup);
+    read_live(env, &pending_key(platform, &id), platform).map(|_| ())
+}
+
 fn store_pending(
     env: &Env,
     key: &SealingKey,
@@ -193,19 +202,7 @@ fn take_pending(
     storage_key: &str,
     platform: &str,
 ) -> Result<PendingAuthorization, StateError> {
-    let raw = env
-        .store
-        .get(storage_key)
-        .map_err(ApiError::from)?
-        .ok_or(StateError::Invalid)?;
-    let record: PendingRecord = serde_json::from_slice(&raw).map_err(|_| StateError::Invalid)?;
-    if record.v != RECORD_VERSION || record.platform != platform || record.consumed {
-        return Err(StateError::Invalid);
-    }
-    if env.now() >= record.expires_at {
-        env.store.delete(storage_key).map_err(ApiError::from)?;
-        return Err(StateError::Invalid);
-    }
+    let (raw, record) = read_live(env, storage_key, platform)?;
 
     let consumed = PendingRecord {
         consumed: true,
@@ -243,6 +240,29 @@ fn take_pending(
         created_at: record.created_at,
         extras,
     })
+}
+
+/// The stored bytes and record at `storage_key` when it is a live (unconsumed, unexpired)
+/// pending authorization of `platform`; an expired one is deleted.
+fn read_live(
+    env: &Env,
+    storage_key: &str,
+    platform: &str,
+) -> Result<(Vec<u8>, PendingRecord), StateError> {
+    let raw = env
+        .store
+        .get(storage_key)
+        .map_err(ApiError::from)?
+        .ok_or(StateError::Invalid)?;
+    let record: PendingRecord = serde_json::from_slice(&raw).map_err(|_| StateError::Invalid)?;
+    if record.v != RECORD_VERSION || record.platform != platform || record.consumed {
+        return Err(StateError::Invalid);
+    }
+    if env.now() >= record.expires_at {
+        env.store.delete(storage_key).map_err(ApiError::from)?;
+        return Err(StateError::Invalid);
+    }
+    Ok((raw, record))
 }
 
 fn pending_key(platform: &str, id: &[u8]) -> String {
@@ -475,12 +495,27 @@ mod tests {
             consume_keyed(&env, "tumblr", "request-token-2").unwrap_err(),
             StateError::Invalid
         );
+        assert_eq!(
+            check_keyed(&env, "tumblr", "request-token-2"),
+            Err(StateError::Invalid)
+        );
+        // Checking does not consume.
+        assert_eq!(check_keyed(&env, "tumblr", "request-token-1"), Ok(()));
+        assert_eq!(check_keyed(&env, "tumblr", "request-token-1"), Ok(()));
+        assert_eq!(
+            check_keyed(&env, "mastodon", "request-token-1"),
+            Err(StateError::Invalid)
+        );
         let pending = consume_keyed(&env, "tumblr", "request-token-1").unwrap();
         assert_eq!(pending.user, user("u7"));
         assert_eq!(pending.extras["token_secret"].expose_secret(), "rts");
         assert_eq!(
             consume_keyed(&env, "tumblr", "request-token-1").unwrap_err(),
             StateError::Invalid
+        );
+        assert_eq!(
+            check_keyed(&env, "tumblr", "request-token-1"),
+            Err(StateError::Invalid)
         );
     }
 

@@ -270,7 +270,8 @@ mod tests {
                 message: "App password.".into(),
             },
             ApiError::NotConfigured {
-                message: "Set it.".into(),
+                message: "Try later.".into(),
+                detail: String::new(),
             },
         ];
         for error in errors {

@@ -8,7 +8,7 @@
 //! | `mastodon_scopes` | scopes to ask for (default `read write push`) |
 //!
 //! plus the shared `public_base_url` for the callback URL. A missing app credential is
-//! `not_configured` (503) naming the environment variable to set.
+//! `not_configured` (503): people get a plain sentence, the log names the variable to set.
 
 use hayon_guest::oauth2::{ClientCredentials, RedirectUri};
 use hayon_guest::{ApiError, Env};
@@ -37,10 +37,13 @@ pub fn instance(env: &Env) -> Result<InstanceUrl, ApiError> {
 
 /// The pre-registered app's credentials; either missing is `not_configured`.
 pub fn client(env: &Env) -> Result<ClientCredentials, ApiError> {
-    Ok(ClientCredentials {
-        client_id: env.config.require(CLIENT_KEY)?,
-        client_secret: env.config.require_secret(CLIENT_SECRET)?,
-    })
+    let read = || {
+        Ok(ClientCredentials {
+            client_id: env.config.require(CLIENT_KEY)?,
+            client_secret: env.config.require_secret(CLIENT_SECRET)?,
+        })
+    };
+    read().map_err(|error: ApiError| error.unavailable_for("Mastodon"))
 }
 
 /// Everything connecting needs.
@@ -57,7 +60,12 @@ pub struct ConnectSettings {
 
 impl ConnectSettings {
     /// Reads the settings, failing with `not_configured` for the first one missing.
+    /// The message for people names no setting; the logged detail does.
     pub fn load(env: &Env) -> Result<Self, ApiError> {
+        Self::read(env).map_err(|error| error.unavailable_for("Mastodon"))
+    }
+
+    fn read(env: &Env) -> Result<Self, ApiError> {
         Ok(Self {
             client: client(env)?,
             instance: instance(env)?,
@@ -80,14 +88,29 @@ mod tests {
             .err()
             .expect("not configured");
         assert_eq!((error.code(), error.status()), ("not_configured", 503));
-        assert!(error.public_message().contains("MASTODON_CLIENT_KEY"));
+        assert!(error.to_string().contains("MASTODON_CLIENT_KEY"), "{error}");
+        assert!(!error.public_message().contains("MASTODON_CLIENT_KEY"));
+        assert!(
+            error
+                .public_message()
+                .starts_with("Connecting Mastodon is not available on this server yet.")
+        );
 
         test.config_set(CLIENT_KEY, "key");
         test.config_set(CLIENT_SECRET, "   ");
         let error = ConnectSettings::load(&test.env())
             .err()
             .expect("not configured");
-        assert!(error.public_message().contains("MASTODON_CLIENT_SECRET"));
+        assert!(
+            error.to_string().contains("MASTODON_CLIENT_SECRET"),
+            "{error}"
+        );
+        assert!(!error.public_message().contains("MASTODON_CLIENT_SECRET"));
+        assert!(
+            error
+                .public_message()
+                .starts_with("Connecting Mastodon is not available on this server yet.")
+        );
     }
 
     #[test]

@@ -8,7 +8,7 @@
 //! | `threads_authorize_url` | the authorization window's host (default `https://threads.net`) |
 //!
 //! plus the shared `public_base_url` for the callback URL. A missing app credential is
-//! `not_configured` (503) naming the environment variable to set.
+//! `not_configured` (503): people get a plain sentence, the log names the variable to set.
 
 use hayon_guest::oauth2::{ClientCredentials, RedirectUri};
 use hayon_guest::{ApiError, Env};
@@ -45,7 +45,12 @@ pub struct ConnectSettings {
 
 impl ConnectSettings {
     /// Reads the settings, failing with `not_configured` for the first one missing.
+    /// The message for people names no setting; the logged detail does.
     pub fn load(env: &Env) -> Result<Self, ApiError> {
+        Self::read(env).map_err(|error| error.unavailable_for("Threads"))
+    }
+
+    fn read(env: &Env) -> Result<Self, ApiError> {
         Ok(Self {
             client: ClientCredentials {
                 client_id: env.config.require(APP_ID)?,
@@ -73,12 +78,24 @@ mod tests {
             .err()
             .expect("not configured");
         assert_eq!((error.code(), error.status()), ("not_configured", 503));
-        assert!(error.public_message().contains("THREADS_APP_ID"));
+        assert!(error.to_string().contains("THREADS_APP_ID"), "{error}");
+        assert!(!error.public_message().contains("THREADS_APP_ID"));
+        assert!(
+            error
+                .public_message()
+                .starts_with("Connecting Threads is not available on this server yet.")
+        );
         test.config_set(APP_ID, "123");
         let error = ConnectSettings::load(&test.env())
             .err()
             .expect("not configured");
-        assert!(error.public_message().contains("THREADS_APP_SECRET"));
+        assert!(error.to_string().contains("THREADS_APP_SECRET"), "{error}");
+        assert!(!error.public_message().contains("THREADS_APP_SECRET"));
+        assert!(
+            error
+                .public_message()
+                .starts_with("Connecting Threads is not available on this server yet.")
+        );
     }
 
     #[test]

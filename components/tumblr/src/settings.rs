@@ -42,7 +42,12 @@ pub struct Settings {
 
 impl Settings {
     /// Reads the settings; missing app credentials or an unusable URL are `not_configured`.
+    /// The message for people names no setting; the logged detail does.
     pub fn load(env: &Env) -> Result<Self, ApiError> {
+        Self::read(env).map_err(|error| error.unavailable_for("Tumblr"))
+    }
+
+    fn read(env: &Env) -> Result<Self, ApiError> {
         let consumer_key = env.config.require(CONSUMER_KEY)?;
         let consumer_secret =
             ConsumerSecret::new(env.config.require_secret(CONSUMER_SECRET)?.expose_secret());
@@ -86,7 +91,16 @@ mod tests {
         test.config_set(CONSUMER_SECRET, "  ");
         let error = Settings::load(&test.env()).unwrap_err();
         assert_eq!(error.code(), "not_configured");
-        assert!(error.public_message().contains("TUMBLR_CONSUMER_SECRET"));
+        assert!(
+            error.to_string().contains("TUMBLR_CONSUMER_SECRET"),
+            "{error}"
+        );
+        assert!(!error.public_message().contains("TUMBLR_CONSUMER_SECRET"));
+        assert!(
+            error
+                .public_message()
+                .starts_with("Connecting Tumblr is not available on this server yet.")
+        );
     }
 
     #[test]

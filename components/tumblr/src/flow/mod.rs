@@ -16,7 +16,7 @@
 use std::collections::BTreeMap;
 
 use hayon_guest::secret::Secret;
-use hayon_guest::state::{StateError, consume_keyed, issue_keyed};
+use hayon_guest::state::{StateError, check_keyed, consume_keyed, issue_keyed};
 use hayon_guest::upstream::{FailureClass, Phase};
 use hayon_guest::{
     Account, AccountRecord, AccountStore, ApiError, CallbackError, CallbackQuery, CallbackReason,
@@ -109,7 +109,9 @@ pub fn callback(env: &Env, query: &CallbackQuery) -> Result<Completion, Callback
         Answer::Refused { token } => return refused(env, token),
     };
 
-    // Configuration first: a misconfigured server must not burn the person's token.
+    // An unknown token is refused as such whatever the configuration; then configuration,
+    // before consuming: a misconfigured server must not burn the person's token.
+    check_keyed(env, PLATFORM_ID, token).map_err(state_error)?;
     let settings = Settings::load(env)?;
     let pending = consume(env, token)?;
     let secret = pending
@@ -186,13 +188,18 @@ fn consume(
     env: &Env,
     token: &str,
 ) -> Result<hayon_guest::state::PendingAuthorization, CallbackError> {
-    consume_keyed(env, PLATFORM_ID, token).map_err(|error| match error {
+    consume_keyed(env, PLATFORM_ID, token).map_err(state_error)
+}
+
+/// An unknown, expired or used request token is `state_invalid`.
+fn state_error(error: StateError) -> CallbackError {
+    match error {
         StateError::Invalid => CallbackError::new(
             CallbackReason::StateInvalid,
             "The Tumblr request token is unknown, expired or already used.",
         ),
         StateError::Api(error) => error.into(),
-    })
+    }
 }
 
 /// A failed call during the callback: Tumblr refusing the exchange is `connect_failed`,

@@ -306,6 +306,29 @@ fn unknown_and_expired_tokens_are_state_invalid() {
 }
 
 #[test]
+fn an_unknown_token_is_state_invalid_even_without_app_credentials() {
+    let (test, tumblr) = setup();
+    connect(&env(&test, &tumblr), &user("u1")).unwrap();
+    test.config_set("tumblr_consumer_key", "");
+    test.config_set("tumblr_consumer_secret", "");
+    let unknown = CallbackQuery::parse("oauth_token=abc&oauth_verifier=def");
+    assert_eq!(
+        callback(&env(&test, &tumblr), &unknown).unwrap_err().reason,
+        CallbackReason::StateInvalid
+    );
+
+    // A known token with the app unconfigured is a server problem, and is not burnt: once
+    // the operator sets the credentials, the same callback connects.
+    let known = CallbackQuery::parse("oauth_token=request-1&oauth_verifier=verifier-1");
+    let error = callback(&env(&test, &tumblr), &known).unwrap_err();
+    assert_ne!(error.reason, CallbackReason::StateInvalid);
+    assert_eq!(tumblr.requests().len(), 1, "no exchange was attempted");
+    test.config_set("tumblr_consumer_key", "ck");
+    test.config_set("tumblr_consumer_secret", "cs");
+    assert!(callback(&env(&test, &tumblr), &known).is_ok());
+}
+
+#[test]
 fn a_refusal_burns_the_token_and_a_bare_callback_is_auth_failed() {
     let (test, tumblr) = setup();
     connect(&env(&test, &tumblr), &user("u1")).unwrap();
