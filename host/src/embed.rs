@@ -570,7 +570,7 @@ impl LoadedConnector {
             body(instance.hayon_connector_connector(), &mut store).await
         };
         let outcome = tokio::time::timeout(timeout, run).await.ok();
-        let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+        let latency_ms = crate::metrics::log_millis(started.elapsed());
         match outcome {
             Some(Ok(value)) => {
                 tracing::debug!(component = %loaded.id, operation, latency_ms, "connector call");

@@ -229,9 +229,22 @@ impl Metrics {
     }
 }
 
+/// A duration in milliseconds rounded to 0.1 ms, for log fields (`latency_ms=0.8`, not
+/// `0.8247950000000001`).
+pub fn log_millis(duration: std::time::Duration) -> f64 {
+    (duration.as_secs_f64() * 10_000.0).round() / 10.0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn log_millis_rounds_to_a_tenth() {
+        assert_eq!(log_millis(std::time::Duration::from_nanos(824_795)), 0.8);
+        assert_eq!(log_millis(std::time::Duration::from_micros(12_049)), 12.0);
+        assert_eq!(log_millis(std::time::Duration::ZERO), 0.0);
+    }
 
     #[test]
     fn renders_counts_by_status_class_and_latency() {

@@ -283,7 +283,7 @@ async fn dispatch(
         %method,
         path = %path,
         status,
-        latency_ms = latency.as_secs_f64() * 1000.0,
+        latency_ms = crate::metrics::log_millis(latency),
         component = %component.as_ref().map_or("-", |c| c.id()),
         "request"
     );

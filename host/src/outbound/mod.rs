@@ -112,7 +112,7 @@ impl WasiHttpHooks for OutboundHooks {
         Box::new(async move {
             let started = Instant::now();
             let result = client.send(request, options, reach).await;
-            let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+            let latency_ms = crate::metrics::log_millis(started.elapsed());
             match &result {
                 Err(HttpError::HttpRequestDenied) => {
                     metrics.record_outbound_denied();
