@@ -369,6 +369,18 @@ fn check_variables(variables: &ResolvedVariables) -> anyhow::Result<()> {
         }
     }
     if let Some(secret) = variables.get("access_token_secret")
+        && secret.expose().is_empty()
+    {
+        anyhow::bail!(
+            "variable `access_token_secret` is empty: set ACCESS_TOKEN_SECRET (or \
+             SPIN_VARIABLE_ACCESS_TOKEN_SECRET) to at least 32 random bytes"
+        );
+    }
+    if let Some(key) = variables.get("token_encryption_key") {
+        check_encryption_key(key.expose())
+            .map_err(|why| anyhow::anyhow!("variable `token_encryption_key` {why}"))?;
+    }
+    if let Some(secret) = variables.get("access_token_secret")
         && secret.expose().len() < MIN_ACCESS_TOKEN_SECRET_BYTES
     {
         tracing::warn!(
@@ -378,6 +390,27 @@ fn check_variables(variables: &ResolvedVariables) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// Why `value` is not a 32-byte key written as base64 (standard or URL-safe, padded or not)
+/// or as 64 hex digits — the forms the connectors accept — if it is not. The message never
+/// includes the value.
+fn check_encryption_key(value: &str) -> Result<(), String> {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
+
+    let value = value.trim();
+    let hex_ok = value.len() == 64 && value.bytes().all(|b| b.is_ascii_hexdigit());
+    let base64_ok = [STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD]
+        .iter()
+        .any(|engine| engine.decode(value).is_ok_and(|bytes| bytes.len() == 32));
+    if hex_ok || base64_ok {
+        Ok(())
+    } else {
+        Err("must be 32 bytes written as base64 or 64 hex digits \
+             (e.g. the output of `openssl rand -base64 32`)"
+            .to_owned())
+    }
 }
 
 /// Why `value` is not an absolute `http(s)` URL without query or fragment, if it is not.
@@ -421,6 +454,31 @@ fn spawn_watcher(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn encryption_keys_must_be_32_bytes_in_a_known_encoding() {
+        let good = [
+            "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+            "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8",
+            "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f",
+        ];
+        for key in good {
+            assert_eq!(check_encryption_key(key), Ok(()), "{key}");
+        }
+        let secret_looking = "notakey-but-secret-value";
+        for bad in [
+            "",
+            secret_looking,
+            "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHg==",
+            "zz",
+        ] {
+            let why = check_encryption_key(bad).expect_err("accepted a bad key");
+            assert!(
+                !why.contains(secret_looking),
+                "the message repeats the value: {why}"
+            );
+        }
+    }
 
     #[test]
     fn base_urls_must_be_absolute_http_without_query_or_fragment() {

@@ -24,6 +24,30 @@ async fn a_missing_required_variable_stops_start_up_and_is_named() {
 }
 
 #[tokio::test]
+async fn an_empty_secret_or_a_malformed_encryption_key_stops_start_up_and_is_named() {
+    for (name, value) in [
+        ("access_token_secret", ""),
+        ("token_encryption_key", "not-a-key-but-a-secret"),
+        (
+            "token_encryption_key",
+            "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHg==",
+        ),
+    ] {
+        let result = TestHost::builder()
+            .skip_build()
+            .var(name, value)
+            .try_start()
+            .await;
+        let Err(error) = result else {
+            panic!("the host started with {name} = {value:?}");
+        };
+        let message = format!("{error:#}");
+        assert!(message.contains(name), "{message}");
+        assert!(!message.contains("not-a-key-but-a-secret"), "{message}");
+    }
+}
+
+#[tokio::test]
 async fn base_urls_that_are_not_absolute_http_stop_start_up_and_are_named() {
     for (name, value) in [
         ("frontend_url", "app.example.com"),
