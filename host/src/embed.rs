@@ -95,18 +95,19 @@ use std::time::{Duration, Instant};
 
 use thiserror::Error;
 use wasmtime::component::{Component, Linker, ResourceTable};
-use wasmtime::{Config, Engine, Store, StoreLimits, StoreLimitsBuilder, Trap, UpdateDeadline};
-use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
-use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+use wasmtime::{Config, Engine, Store, StoreLimitsBuilder, Trap, UpdateDeadline};
+use wasmtime_wasi::WasiCtx;
+use wasmtime_wasi_http::WasiHttpCtx;
 
-use crate::config_store::{self, ConfigView};
+use crate::config_store;
 use crate::keyvalue::KvBackend;
-use crate::keyvalue::wasi::{self as kv_wasi, KvAccess, KvView};
+use crate::keyvalue::wasi::{self as kv_wasi, KvAccess};
 use crate::manifest::ComponentDecl;
 use crate::metrics::ComponentMetrics;
 use crate::outbound::OutboundHooks;
 use crate::outbound::allow_list::AllowList;
 use crate::outbound::client::{ClientSetupError, OutboundClient, OutboundOptions};
+use crate::runtime::RequestState;
 use crate::variables::{ResolvedVariables, VariableError};
 
 /// Typed bindings generated from `wit/connector.wit`, world `connector-component`.
@@ -301,54 +302,11 @@ impl fmt::Debug for ComponentSettings {
     }
 }
 
-/// The data of one call's `Store`.
-struct CallState {
-    table: ResourceTable,
-    wasi: WasiCtx,
-    http: WasiHttpCtx,
-    hooks: OutboundHooks,
-    limits: StoreLimits,
-    kv: KvAccess,
-    config: Arc<BTreeMap<String, String>>,
-    deadline: Instant,
-}
-
-impl WasiView for CallState {
-    fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView {
-            ctx: &mut self.wasi,
-            table: &mut self.table,
-        }
-    }
-}
-
-impl WasiHttpView for CallState {
-    fn http(&mut self) -> WasiHttpCtxView<'_> {
-        WasiHttpCtxView {
-            ctx: &mut self.http,
-            table: &mut self.table,
-            hooks: &mut self.hooks,
-        }
-    }
-}
-
-impl KvView for CallState {
-    fn kv(&mut self) -> (&mut ResourceTable, &KvAccess) {
-        (&mut self.table, &self.kv)
-    }
-}
-
-impl ConfigView for CallState {
-    fn config(&self) -> &Arc<BTreeMap<String, String>> {
-        &self.config
-    }
-}
-
 /// A wasmtime engine and a linker with every interface a connector imports. Create one
 /// per process and [`load`](Self::load) each connector component with it.
 pub struct Embedder {
     engine: Engine,
-    linker: Linker<CallState>,
+    linker: Linker<RequestState>,
     client: OutboundClient,
     options: EmbedderOptions,
 }
@@ -379,7 +337,7 @@ impl Embedder {
         }
         let engine = Engine::new(&config).map_err(engine_error)?;
 
-        let mut linker = Linker::<CallState>::new(&engine);
+        let mut linker = Linker::<RequestState>::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(engine_error)?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).map_err(engine_error)?;
         kv_wasi::add_to_linker(&mut linker).map_err(engine_error)?;
@@ -468,7 +426,7 @@ pub struct LoadedConnector {
 
 struct Loaded {
     id: Arc<str>,
-    pre: ConnectorComponentPre<CallState>,
+    pre: ConnectorComponentPre<RequestState>,
     engine: Engine,
     config: Arc<BTreeMap<String, String>>,
     allow: Arc<AllowList>,
@@ -559,7 +517,7 @@ impl LoadedConnector {
     async fn call<R>(
         &self,
         operation: &'static str,
-        body: impl AsyncFnOnce(&wit::Guest, &mut Store<CallState>) -> wasmtime::Result<R>,
+        body: impl AsyncFnOnce(&wit::Guest, &mut Store<RequestState>) -> wasmtime::Result<R>,
     ) -> Result<R, EmbedError> {
         let loaded = &self.inner;
         let timeout = loaded.options.call_timeout;
@@ -609,10 +567,10 @@ impl LoadedConnector {
 }
 
 impl Loaded {
-    fn new_store(&self, deadline: Instant) -> Store<CallState> {
+    fn new_store(&self, deadline: Instant) -> Store<RequestState> {
         let mut wasi = WasiCtx::builder();
         wasi.inherit_stdout().inherit_stderr();
-        let state = CallState {
+        let state = RequestState {
             table: ResourceTable::new(),
             wasi: wasi.build(),
             http: WasiHttpCtx::new(),

@@ -332,16 +332,16 @@ fn start_epoch_ticker(engine: &Engine, stop: Arc<AtomicBool>) -> anyhow::Result<
     Ok(())
 }
 
-/// The data of one request's `Store`.
+/// The data of one instance's `Store`: a request's here, a typed call's in [`crate::embed`].
 pub struct RequestState {
-    table: ResourceTable,
-    wasi: WasiCtx,
-    http: WasiHttpCtx,
-    hooks: OutboundHooks,
-    limits: StoreLimits,
-    kv: KvAccess,
-    config: Arc<BTreeMap<String, String>>,
-    deadline: Instant,
+    pub(crate) table: ResourceTable,
+    pub(crate) wasi: WasiCtx,
+    pub(crate) http: WasiHttpCtx,
+    pub(crate) hooks: OutboundHooks,
+    pub(crate) limits: StoreLimits,
+    pub(crate) kv: KvAccess,
+    pub(crate) config: Arc<BTreeMap<String, String>>,
+    pub(crate) deadline: Instant,
 }
 
 impl WasiView for RequestState {
