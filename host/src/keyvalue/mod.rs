@@ -15,8 +15,8 @@ pub mod config;
 pub mod redb_store;
 pub mod redis_store;
 pub mod router;
-#[cfg(test)]
-mod test_redis;
+#[cfg(any(test, feature = "test-support"))]
+pub mod test_redis;
 pub mod wasi;
 
 use thiserror::Error;

@@ -1,4 +1,6 @@
-//! A throwaway `redis-server` on a free loopback port, for the Redis backend's tests.
+//! A throwaway `redis-server` on a free loopback port, for the Redis backend's tests and
+//! the end-to-end suites (feature `test-support`; never part of a production build, which
+//! is why it may panic).
 //!
 //! The server keeps nothing on disk and is killed when the value is dropped. When
 //! `redis-server` is not installed the tests that need it print why and pass, except under
@@ -8,7 +10,8 @@ use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::redis_store::RedisUrl;
+use super::config::{KeyValueConfig, StoreConfig};
+use super::redis_store::{RedisOptions, RedisStore, RedisStoreError, RedisUrl};
 
 /// A port that was free when asked.
 pub fn free_port() -> u16 {
@@ -96,6 +99,21 @@ impl TestRedis {
     /// `redis://127.0.0.1:<port>/0`.
     pub fn url(&self) -> RedisUrl {
         RedisUrl::new(format!("redis://127.0.0.1:{}/0", self.port))
+    }
+
+    /// The `default` store in this server, with a short connect timeout so that tests of
+    /// an outage stay quick.
+    pub fn key_value_config(&self) -> KeyValueConfig {
+        let mut options = RedisOptions::new(self.url());
+        options.connect_timeout = Duration::from_secs(1);
+        KeyValueConfig::default().with_store("default", StoreConfig::Redis(options))
+    }
+
+    /// A backend on this server, to look at what the hosts stored.
+    pub fn store(&self) -> Result<RedisStore, RedisStoreError> {
+        let mut options = RedisOptions::new(self.url());
+        options.connect_timeout = Duration::from_millis(200);
+        RedisStore::open(options)
     }
 
     /// Runs one command directly, to look at what the backend wrote.

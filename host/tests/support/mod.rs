@@ -5,15 +5,13 @@
 //! when a test panics.
 
 mod host_process;
-mod redis;
 
 use std::collections::BTreeMap;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
+pub use hayon_host::keyvalue::test_redis::{TestRedis as Redis, free_port};
 pub use host_process::HostProcess;
-pub use redis::Redis;
 
 /// The `access_token_secret` both processes get.
 pub const ACCESS_TOKEN_SECRET: &str = "two-processes-access-token-secret-0123456789";
@@ -26,11 +24,6 @@ pub const FRONTEND_URL: &str = "http://frontend.test";
 pub const PUBLIC_URL: &str = "http://lb.hayon.test";
 
 /// A port that was free when asked.
-pub fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
-    listener.local_addr().expect("local address").port()
-}
-
 /// The project's `spin.toml`.
 pub fn manifest_path() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../spin.toml")
@@ -71,7 +64,7 @@ impl Deployment {
         let runtime_config = config_dir.path().join("runtime-config.toml");
         let toml = format!(
             "[key_value_store.default]\ntype = \"redis\"\nurl = \"{}\"\n",
-            redis.url()
+            redis.url().expose()
         );
         std::fs::write(&runtime_config, toml).expect("the runtime config can be written");
 
