@@ -228,6 +228,31 @@ impl Drop for RunningHost {
     }
 }
 
+/// Compiles component files into the compile cache the host serving with `options` uses,
+/// and checks that the host would accept them (valid component, every import linkable, an
+/// HTTP handler exported) — without serving or swapping anything.
+///
+/// Operators run this (`hayon-host precompile <file>`) before moving a new version into
+/// place, so the running host finds it compiled and swaps it in without compiling.
+/// Returns the first file the host would refuse, with the reason.
+pub fn precompile(options: &HostOptions, files: &[PathBuf]) -> anyhow::Result<()> {
+    let cache = options
+        .compile_cache
+        .clone()
+        .context("no compile cache is configured, so precompiling would not help")?;
+    let runtime = Runtime::new(&EngineOptions {
+        memory_limit: options.memory_limit,
+        max_instances: options.max_instances,
+        compile_cache: Some(cache),
+    })?;
+    for file in files {
+        runtime.prepare(file).map_err(|e| {
+            anyhow::anyhow!("{} would be refused ({}): {e}", file.display(), e.reason())
+        })?;
+    }
+    Ok(())
+}
+
 /// Reads the manifest, resolves variables, opens storage, compiles every component and
 /// starts serving. Fails, without serving anything, when the manifest is invalid, a
 /// required variable is missing, a component file is missing or cannot be linked, or the

@@ -34,6 +34,19 @@ enum Command {
     Serve(ServeArgs),
     /// Print a bearer token for a user, signed with ACCESS_TOKEN_SECRET or the dev secret.
     Token(TokenArgs),
+    /// Compile component files into the compile cache (and check the host would accept
+    /// them), so that a hot swap of these files does not wait for compilation.
+    Precompile(PrecompileArgs),
+}
+
+#[derive(Args)]
+struct PrecompileArgs {
+    /// The component files (e.g. a new version before it is moved into place).
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+    /// The data directory of the host that will load them (its compile-cache is used).
+    #[arg(long, env = "HAYON_DATA_DIR", default_value = "./data")]
+    data_dir: PathBuf,
 }
 
 #[derive(Args, Clone)]
@@ -79,6 +92,7 @@ fn main() -> ExitCode {
     init_logging();
     let result = match cli.command {
         Some(Command::Token(args)) => mint(&args),
+        Some(Command::Precompile(args)) => precompile_files(&args),
         Some(Command::Serve(args)) => serve(args),
         None => serve(cli.serve),
     };
@@ -127,6 +141,26 @@ fn mint(args: &TokenArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn precompile_files(args: &PrecompileArgs) -> anyhow::Result<()> {
+    let mut options = HostOptions::new(PathBuf::from("spin.toml"), args.data_dir.clone());
+    options.compile_cache = Some(compile_cache_dir(&args.data_dir)?);
+    hayon_host::precompile(&options, &args.files)?;
+    for file in &args.files {
+        println!(
+            "compiled {} (the host will load it without compiling)",
+            file.display()
+        );
+    }
+    Ok(())
+}
+
+/// `<data-dir>/compile-cache` as an absolute path (wasmtime's cache wants one).
+fn compile_cache_dir(data_dir: &Path) -> anyhow::Result<PathBuf> {
+    let data_dir = std::path::absolute(data_dir)
+        .with_context(|| format!("resolving --data-dir {}", data_dir.display()))?;
+    Ok(data_dir.join("compile-cache"))
+}
+
 fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if !args.no_build {
         build_components(&args.manifest)?;
@@ -149,10 +183,7 @@ fn serve_options(args: &ServeArgs) -> anyhow::Result<HostOptions> {
     options.listen = args.listen;
     options.use_process_env = true;
     options.watch_components = !args.no_watch;
-    // wasmtime's cache wants an absolute directory; `--data-dir` is usually relative.
-    let data_dir = std::path::absolute(&args.data_dir)
-        .with_context(|| format!("resolving --data-dir {}", args.data_dir.display()))?;
-    options.compile_cache = Some(data_dir.join("compile-cache"));
+    options.compile_cache = Some(compile_cache_dir(&args.data_dir)?);
     if let Some(path) = &args.runtime_config_file {
         options.key_value = RuntimeConfig::load(path)?.key_value;
     }

@@ -571,3 +571,47 @@ async fn one_platform_is_swapped_under_load_and_no_request_fails() {
     }
     scenario.host.stop().await;
 }
+
+/// `hayon-host precompile`: a new version compiled ahead lands in the compile cache the
+/// host uses, and a file the host would refuse is refused here too, with the reason.
+#[test]
+fn precompile_fills_the_compile_cache_and_refuses_what_the_host_would_refuse() {
+    ensure_components_built();
+    let manifest = Manifest::load(&manifest_path()).expect("spin.toml parses");
+    let bluesky = manifest.components["bluesky"].source.clone();
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let cache = dir.path().join("compile-cache");
+    let mut options = hayon_host::HostOptions::new(manifest_path(), dir.path().to_path_buf());
+    options.compile_cache = Some(cache.clone());
+
+    hayon_host::precompile(&options, std::slice::from_ref(&bluesky)).expect("bluesky compiles");
+    let cached = walk_files(&cache);
+    assert!(cached > 0, "nothing was written to {}", cache.display());
+
+    let garbage = dir.path().join("garbage.wasm");
+    std::fs::write(&garbage, b"not a component at all").expect("write");
+    let error = hayon_host::precompile(&options, &[garbage]).expect_err("garbage accepted");
+    assert!(
+        format!("{error:#}").contains("not_a_component"),
+        "{error:#}"
+    );
+
+    options.compile_cache = None;
+    assert!(
+        hayon_host::precompile(&options, &[bluesky]).is_err(),
+        "no cache, no point"
+    );
+}
+
+fn walk_files(dir: &Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|entry| {
+            let path = entry.path();
+            if path.is_dir() { walk_files(&path) } else { 1 }
+        })
+        .sum()
+}
