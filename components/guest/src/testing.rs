@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex};
 use crate::auth::issue_token;
 use crate::config::ConfigSource;
 use crate::env::Env;
+use crate::error::ApiError;
 use crate::outbound::{Outbound, OutboundRequest, OutboundResponse, TransportError};
 use crate::secret::Secret;
 use crate::store::{KeyValue, MemoryStore, StoreError};
@@ -156,4 +157,18 @@ impl KeyValue for InterleavedStore {
         }
         self.inner.compare_and_swap(key, expected, new)
     }
+}
+
+/// Asserts that `error` is a platform's `not_configured` answer: the logged detail names
+/// `variable`, the message for people does not and says connecting `platform` is not
+/// available.
+pub fn assert_unavailable_for(error: &ApiError, platform: &str, variable: &str) {
+    assert!(error.to_string().contains(variable), "{error}");
+    assert!(!error.public_message().contains(variable));
+    let expected = format!("Connecting {platform} is not available on this server yet.");
+    assert!(
+        error.public_message().starts_with(&expected),
+        "{}",
+        error.public_message()
+    );
 }

@@ -77,7 +77,7 @@ impl ConnectSettings {
 
 #[cfg(test)]
 mod tests {
-    use hayon_guest::testing::TestEnv;
+    use hayon_guest::testing::{TestEnv, assert_unavailable_for};
 
     use super::*;
 
@@ -88,13 +88,7 @@ mod tests {
             .err()
             .expect("not configured");
         assert_eq!((error.code(), error.status()), ("not_configured", 503));
-        assert!(error.to_string().contains("MASTODON_CLIENT_KEY"), "{error}");
-        assert!(!error.public_message().contains("MASTODON_CLIENT_KEY"));
-        assert!(
-            error
-                .public_message()
-                .starts_with("Connecting Mastodon is not available on this server yet.")
-        );
+        assert_unavailable_for(&error, "Mastodon", "MASTODON_CLIENT_KEY");
 
         test.config_set(CLIENT_KEY, "key");
         test.config_set(CLIENT_SECRET, "   ");

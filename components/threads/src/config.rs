@@ -67,7 +67,7 @@ impl ConnectSettings {
 
 #[cfg(test)]
 mod tests {
-    use hayon_guest::testing::TestEnv;
+    use hayon_guest::testing::{TestEnv, assert_unavailable_for};
 
     use super::*;
 
@@ -78,24 +78,12 @@ mod tests {
             .err()
             .expect("not configured");
         assert_eq!((error.code(), error.status()), ("not_configured", 503));
-        assert!(error.to_string().contains("THREADS_APP_ID"), "{error}");
-        assert!(!error.public_message().contains("THREADS_APP_ID"));
-        assert!(
-            error
-                .public_message()
-                .starts_with("Connecting Threads is not available on this server yet.")
-        );
+        assert_unavailable_for(&error, "Threads", "THREADS_APP_ID");
         test.config_set(APP_ID, "123");
         let error = ConnectSettings::load(&test.env())
             .err()
             .expect("not configured");
-        assert!(error.to_string().contains("THREADS_APP_SECRET"), "{error}");
-        assert!(!error.public_message().contains("THREADS_APP_SECRET"));
-        assert!(
-            error
-                .public_message()
-                .starts_with("Connecting Threads is not available on this server yet.")
-        );
+        assert_unavailable_for(&error, "Threads", "THREADS_APP_SECRET");
     }
 
     #[test]

@@ -46,6 +46,13 @@ pub enum CasOutcome {
 /// A durable key-value backend. Every method is atomic; a write is durable when it
 /// returns `Ok`.
 pub trait KvBackend: Send + Sync + 'static {
+    /// Whether a read may wait on the network. Such reads run on the blocking pool; reads
+    /// of a local database are served on the calling task, without a thread hop on the
+    /// request path. Writes always run on the blocking pool (they wait for durability).
+    fn reads_wait_on_network(&self) -> bool {
+        true
+    }
+
     /// The value of `key` in `store`.
     fn get(&self, store: &str, key: &str) -> Result<Option<Vec<u8>>, StorageError>;
 

@@ -83,6 +83,10 @@ fn current_value(
 }
 
 impl KvBackend for RedbStore {
+    fn reads_wait_on_network(&self) -> bool {
+        false
+    }
+
     fn get(&self, store: &str, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
         let found = self.read(store, |table| {
             Ok(table

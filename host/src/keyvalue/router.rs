@@ -27,6 +27,12 @@ impl LabelRouter {
 }
 
 impl KvBackend for LabelRouter {
+    fn reads_wait_on_network(&self) -> bool {
+        self.routes
+            .values()
+            .any(|backend| backend.reads_wait_on_network())
+    }
+
     fn get(&self, store: &str, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
         self.backend(store)?.get(store, key)
     }

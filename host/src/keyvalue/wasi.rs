@@ -110,6 +110,19 @@ impl KvAccess {
         result.map_err(|e| self.report(&e))
     }
 
+    /// Runs a backend read: on the calling task for a local backend, else like
+    /// [`blocking`](Self::blocking).
+    async fn read<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&dyn KvBackend) -> Result<R, StorageError> + Send + 'static,
+    ) -> Result<R, WasiKvError> {
+        if self.backend.reads_wait_on_network() {
+            self.blocking(f).await
+        } else {
+            self.finish(f(self.backend.as_ref()))
+        }
+    }
+
     /// Runs a backend call on the blocking pool.
     async fn blocking<R: Send + 'static>(
         &self,
@@ -171,9 +184,7 @@ fn add_store<T: KvView>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
         |mut store: Store<'_, T>, (bucket, key): (Resource<Bucket>, String)| {
             Box::new(async move {
                 let (label, access) = bucket_label(&mut store, &bucket)?;
-                let result = access
-                    .blocking(move |backend| backend.get(&label, &key))
-                    .await;
+                let result = access.read(move |backend| backend.get(&label, &key)).await;
                 Ok((result,))
             })
         },
@@ -185,7 +196,7 @@ fn add_store<T: KvView>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
             Box::new(async move {
                 let (label, access) = bucket_label(&mut store, &bucket)?;
                 let result = access
-                    .blocking(move |backend| backend.exists(&label, &key))
+                    .read(move |backend| backend.exists(&label, &key))
                     .await;
                 Ok((result,))
             })
@@ -198,9 +209,7 @@ fn add_store<T: KvView>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
             Box::new(async move {
                 let (label, access) = bucket_label(&mut store, &bucket)?;
                 let listed = access
-                    .blocking(move |backend| {
-                        backend.list_keys(&label, cursor.as_deref(), LIST_PAGE)
-                    })
+                    .read(move |backend| backend.list_keys(&label, cursor.as_deref(), LIST_PAGE))
                     .await;
                 let result = listed.map(|keys| {
                     let cursor = (keys.len() == LIST_PAGE)
@@ -256,7 +265,7 @@ fn add_atomics<T: KvView>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
                 let (label, access) = bucket_label(&mut store, &bucket)?;
                 let (label_read, key_read) = (label.clone(), key.clone());
                 let read = access
-                    .blocking(move |backend| backend.get(&label_read, &key_read))
+                    .read(move |backend| backend.get(&label_read, &key_read))
                     .await;
                 let result = match read {
                     Ok(snapshot) => {
@@ -342,7 +351,7 @@ fn add_batch<T: KvView>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
             Box::new(async move {
                 let (label, access) = bucket_label(&mut store, &bucket)?;
                 let result = access
-                    .blocking(move |backend| {
+                    .read(move |backend| {
                         let values = backend.get_many(&label, &keys)?;
                         Ok(keys.into_iter().zip(values).collect::<Vec<_>>())
                     })
